@@ -1,0 +1,3 @@
+module github.com/docker-autobackup/docker-autobackup/tools/compose
+
+go 1.26
