@@ -1,0 +1,309 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
+)
+
+// ErrNotFound is returned by Open when the requested backup does not exist.
+var ErrNotFound = errors.New("backup not found")
+
+// Latest names the newest backup in Open.
+const Latest = "latest"
+
+// partialPrefix starts the name of a backup directory still being written.
+const partialPrefix = ".partial-"
+
+// Pending is a backup being built in <dir>/.partial-<id>. It becomes visible
+// as <dir>/<id> only through Commit. Its methods are safe for concurrent use.
+type Pending struct {
+	dir, id, path string
+
+	mu       sync.Mutex
+	archives map[string]bool // file names taken by WriteVolume
+	done     bool            // committed or aborted
+}
+
+// Begin starts a backup with the given ID in dir. dir is created 0700 if it
+// does not exist (an existing directory keeps its mode); the partial
+// directory is created 0700 and must not exist yet. Callers should defer
+// Abort, which is a no-op after a successful Commit.
+func Begin(dir, id string) (*Pending, error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("begin backup: invalid backup id %q", id)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create backup directory: %w", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, id)); err == nil {
+		return nil, fmt.Errorf("begin backup %s: already exists in %s", id, dir)
+	}
+	path := filepath.Join(dir, partialPrefix+id)
+	if err := os.Mkdir(path, 0o700); err != nil {
+		return nil, fmt.Errorf("begin backup %s: %w", id, err)
+	}
+	// Mkdir applies the umask, which can only remove bits; make the mode
+	// exact anyway, the directory is ours.
+	if err := os.Chmod(path, 0o700); err != nil {
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("begin backup %s: %w", id, err)
+	}
+	return &Pending{dir: dir, id: id, path: path, archives: map[string]bool{}}, nil
+}
+
+// ID returns the backup ID.
+func (p *Pending) ID() string { return p.id }
+
+// Path returns the partial directory the backup is being written to.
+func (p *Pending) Path() string { return p.path }
+
+// Commit validates m, writes it atomically as the manifest into the partial
+// directory and renames the directory to <dir>/<id>. If m.FormatVersion or
+// m.ID are unset they are filled in. Every archive the manifest names must
+// have been written with the size it records. After an error the backup is
+// still pending and can be aborted.
+func (p *Pending) Commit(m *Manifest) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return fmt.Errorf("commit backup %s: already committed or aborted", p.id)
+	}
+	if m.FormatVersion == 0 {
+		m.FormatVersion = FormatVersion
+	}
+	if m.ID == "" {
+		m.ID = p.id
+	}
+	if m.ID != p.id {
+		return fmt.Errorf("commit backup %s: manifest id is %q", p.id, m.ID)
+	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("commit backup %s: manifest: %w", p.id, err)
+	}
+	for _, v := range m.Volumes {
+		fi, err := os.Lstat(filepath.Join(p.path, v.Archive))
+		if err != nil {
+			return fmt.Errorf("commit backup %s: volume %s: %w", p.id, v.Name, err)
+		}
+		if !fi.Mode().IsRegular() || fi.Size() != v.ArchiveBytes {
+			return fmt.Errorf("commit backup %s: volume %s: archive %s has %d bytes, manifest says %d",
+				p.id, v.Name, v.Archive, fi.Size(), v.ArchiveBytes)
+		}
+	}
+	data, err := marshalManifest(m)
+	if err != nil {
+		return fmt.Errorf("commit backup %s: encode manifest: %w", p.id, err)
+	}
+	// WriteFile fsyncs the file and the partial directory, so the archives'
+	// names are durable before the directory gets its final name.
+	if err := atomicfile.WriteFile(filepath.Join(p.path, ManifestName), data, 0o600); err != nil {
+		return fmt.Errorf("commit backup %s: write manifest: %w", p.id, err)
+	}
+	final := filepath.Join(p.dir, p.id)
+	// rename(2) would silently replace an empty directory.
+	if _, err := os.Lstat(final); err == nil {
+		return fmt.Errorf("commit backup %s: %s already exists", p.id, final)
+	}
+	if err := os.Rename(p.path, final); err != nil {
+		return fmt.Errorf("commit backup %s: %w", p.id, err)
+	}
+	p.done = true
+	if err := atomicfile.SyncDir(p.dir); err != nil {
+		return fmt.Errorf("commit backup %s: %w", p.id, err)
+	}
+	return nil
+}
+
+// Abort removes the partial directory. It is idempotent and does nothing
+// after a successful Commit.
+func (p *Pending) Abort() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return nil
+	}
+	if err := os.RemoveAll(p.path); err != nil {
+		return fmt.Errorf("abort backup %s: %w", p.id, err)
+	}
+	p.done = true
+	return nil
+}
+
+// CleanPartials removes what interrupted runs left in dir: partial backup
+// directories and atomicfile temporary files, at the top level and inside
+// complete backups, whose last change is older than olderThan. A partial
+// directory's age is that of its newest direct entry, so a run still writing
+// an archive is not disturbed; callers should still hold the project lock.
+// It returns the removed paths. A missing dir is not an error.
+func CleanPartials(dir string, olderThan time.Duration) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("clean partial backups: %w", err)
+	}
+	cutoff := time.Now().Add(-olderThan)
+	var removed []string
+	var errs []error
+	remove := func(path string) {
+		if err := os.RemoveAll(path); err != nil {
+			errs = append(errs, err)
+			return
+		}
+		removed = append(removed, path)
+	}
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		switch {
+		case strings.HasPrefix(e.Name(), partialPrefix) && e.IsDir():
+			if newest(path).Before(cutoff) {
+				remove(path)
+			}
+		case strings.HasPrefix(e.Name(), atomicfile.TempPrefix) && e.Type().IsRegular():
+			if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+				remove(path)
+			}
+		case ValidID(e.Name()) && e.IsDir():
+			inner, err := os.ReadDir(path)
+			if err != nil {
+				continue
+			}
+			for _, f := range inner {
+				if !strings.HasPrefix(f.Name(), atomicfile.TempPrefix) || !f.Type().IsRegular() {
+					continue
+				}
+				if fi, err := f.Info(); err == nil && fi.ModTime().Before(cutoff) {
+					remove(filepath.Join(path, f.Name()))
+				}
+			}
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// newest returns the latest modification time of dir and its direct entries.
+func newest(dir string) time.Time {
+	var t time.Time
+	if fi, err := os.Lstat(dir); err == nil {
+		t = fi.ModTime()
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.ModTime().After(t) {
+			t = fi.ModTime()
+		}
+	}
+	return t
+}
+
+// Entry is one complete backup found by List. Err is set when its manifest
+// is missing, unreadable or invalid; Manifest is nil then.
+type Entry struct {
+	ID       string
+	Path     string
+	Manifest *Manifest
+	Err      error
+}
+
+// List returns all complete backups in dir, newest first: by the manifest's
+// Started time, or the time in the ID when there is no valid manifest. Only
+// directories named by a valid ID count; partial backups are skipped. A
+// missing dir gives an empty list and no error.
+func List(dir string) ([]Entry, error) {
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list backups: %w", err)
+	}
+	var entries []Entry
+	for _, de := range des {
+		if !de.IsDir() || !ValidID(de.Name()) {
+			continue
+		}
+		e := Entry{ID: de.Name(), Path: filepath.Join(dir, de.Name())}
+		e.Manifest, e.Err = readBackupManifest(e.Path, e.ID)
+		entries = append(entries, e)
+	}
+	sort.SliceStable(entries, func(i, j int) bool {
+		ti, tj := entries[i].sortTime(), entries[j].sortTime()
+		if !ti.Equal(tj) {
+			return ti.After(tj)
+		}
+		return entries[i].ID > entries[j].ID
+	})
+	return entries, nil
+}
+
+func (e Entry) sortTime() time.Time {
+	if e.Manifest != nil && !e.Manifest.Started.IsZero() {
+		return e.Manifest.Started
+	}
+	t, _ := idTime(e.ID)
+	return t
+}
+
+// readBackupManifest reads the manifest of the backup directory path and
+// checks that it belongs to id.
+func readBackupManifest(path, id string) (*Manifest, error) {
+	m, err := ReadManifest(filepath.Join(path, ManifestName))
+	if err != nil {
+		return nil, err
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("manifest %s: id %q does not match directory %q", filepath.Join(path, ManifestName), m.ID, id)
+	}
+	return m, nil
+}
+
+// Open returns the manifest and directory of backup id in dir. id may be
+// Latest, meaning the first backup List returns; if that one's manifest is
+// broken, its error is returned rather than silently using an older backup.
+// A backup that does not exist (or no backup at all, for Latest) gives an
+// error wrapping ErrNotFound.
+func Open(dir, id string) (*Manifest, string, error) {
+	if id == Latest {
+		entries, err := List(dir)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(entries) == 0 {
+			return nil, "", fmt.Errorf("latest backup in %s: %w", dir, ErrNotFound)
+		}
+		e := entries[0]
+		if e.Err != nil {
+			return nil, "", fmt.Errorf("latest backup %s: %w", e.ID, e.Err)
+		}
+		return e.Manifest, e.Path, nil
+	}
+	if !ValidID(id) {
+		return nil, "", fmt.Errorf("backup %q: not a valid backup id", id)
+	}
+	path := filepath.Join(dir, id)
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("backup %s in %s: %w", id, dir, ErrNotFound)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("backup %s: %w", id, err)
+	}
+	if !fi.IsDir() {
+		return nil, "", fmt.Errorf("backup %s: %s is not a directory", id, path)
+	}
+	m, err := readBackupManifest(path, id)
+	if err != nil {
+		return nil, "", fmt.Errorf("backup %s: %w", id, err)
+	}
+	return m, path, nil
+}

@@ -1,0 +1,270 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/progress"
+)
+
+// Options configure one backup run.
+type Options struct {
+	Project     *types.Project
+	Dir         string // absolute backup directory
+	Tag         string
+	Level       int // compression level, 1..4
+	Timeouts    compose.Timeouts
+	Reporter    progress.Reporter
+	ToolVersion string
+	Hooks       compose.Hooks
+	Keep        map[string]string // services not to stop, with the reason
+	SkipVolumes map[string]string // volume keys not to back up, with the reason
+	Now         func() time.Time  // for tests; time.Now when nil
+	LastSizes   map[string]int64  // uncompressed size per volume at the last backup, for progress ETAs
+}
+
+// Result is what a run did. It is returned even when the run failed, as
+// far as the run got.
+type Result struct {
+	ID        string
+	Path      string // the finished backup's directory; "" if none was written
+	Started   time.Time
+	Finished  time.Time
+	Downtime  time.Duration // first container stopped to last one back and healthy
+	Volumes   []archive.Volume
+	Stopped   []string // services that were stopped
+	SizeBytes int64    // total archive bytes
+	Manifest  *archive.Manifest
+}
+
+// ErrPreflight marks a failure found before anything was stopped: nothing
+// was changed.
+var ErrPreflight = errors.New("nothing was stopped")
+
+// Run performs one backup. The restart of stopped services happens on every
+// path, with a context that survives the cancellation of ctx; its failure
+// is returned as a *compose.RestartError joined to any backup error.
+func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	res = &Result{Started: now().UTC()}
+	res.ID = archive.NewID(res.Started)
+	defer func() { res.Finished = now().UTC() }()
+	p := o.Project
+
+	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "plan"})
+	containers, err := eng.Containers(ctx, p.Name)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+	}
+	plan, err := MakePlan(p, containers, o.Keep, o.SkipVolumes)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+	}
+	var vols []PlannedVolume
+	for _, v := range plan.Volumes {
+		if v.Skip == "" {
+			vols = append(vols, v)
+		}
+	}
+	if len(vols) == 0 {
+		return res, fmt.Errorf("%w: project %s has no named volumes to back up", ErrPreflight, p.Name)
+	}
+	infos, err := inspectVolumes(ctx, eng, vols)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+	}
+	services, err := serviceImages(ctx, eng, containers)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+	}
+	img, err := eng.HelperImage(ctx)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+	}
+	if err := checkWritable(o.Dir); err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+	}
+	if _, err := archive.CleanPartials(o.Dir, 0); err != nil {
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Message: "remove leftovers of an earlier interrupted run: " + err.Error()})
+	}
+	pending, err := archive.Begin(o.Dir, res.ID)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = pending.Abort()
+		}
+	}()
+
+	lc := &compose.Lifecycle{Engine: eng, Project: p, Timeouts: o.Timeouts, Reporter: o.Reporter, Hooks: o.Hooks, Keep: o.Keep}
+	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "stop"})
+	stopped, stopErr := lc.Stop(ctx, containers, nil)
+	restarted := false
+	defer func() {
+		res.Stopped = stopped.Services()
+		if restarted {
+			return
+		}
+		// Always bring back what was stopped, whatever happened above.
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "start"})
+		restartErr := stopped.Restart(ctx)
+		if first := stopped.FirstStop(); !first.IsZero() {
+			res.Downtime = time.Since(first)
+		}
+		err = errors.Join(err, restartErr)
+	}()
+	if stopErr != nil {
+		return res, stopErr
+	}
+
+	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "snapshot"})
+	for _, v := range vols {
+		av := archive.Volume{Name: v.Name, Key: v.Key, External: v.External}
+		if info, ok := infos[v.Name]; ok {
+			av.Driver, av.DriverOpts, av.Labels = info.Driver, info.Options, info.Labels
+		}
+		if err := snapshotVolume(ctx, eng, o, img.Ref, pending, &av, o.LastSizes[v.Name]); err != nil {
+			return res, err
+		}
+		res.Volumes = append(res.Volumes, av)
+		res.SizeBytes += av.ArchiveBytes
+	}
+
+	// Restart before writing the manifest, so the downtime is recorded.
+	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "start"})
+	restartErr := stopped.Restart(ctx)
+	restarted = true
+	if first := stopped.FirstStop(); !first.IsZero() {
+		res.Downtime = time.Since(first)
+	}
+	m := &archive.Manifest{
+		FormatVersion:   archive.FormatVersion,
+		ID:              res.ID,
+		Project:         p.Name,
+		ProjectDir:      p.WorkingDir,
+		Tag:             o.Tag,
+		ToolVersion:     o.ToolVersion,
+		Mode:            archive.ModeStream,
+		Started:         res.Started,
+		Finished:        now().UTC(),
+		DowntimeSeconds: res.Downtime.Seconds(),
+		Volumes:         res.Volumes,
+		Services:        services,
+	}
+	// A complete copy is worth keeping even if a service did not come
+	// back: the run still fails (restartErr), but the data is safe.
+	if err := pending.Commit(m); err != nil {
+		return res, errors.Join(fmt.Errorf("write backup %s: %w", res.ID, err), restartErr)
+	}
+	committed = true
+	res.Path = filepath.Join(o.Dir, res.ID)
+	res.Manifest = m
+	return res, restartErr
+}
+
+func inspectVolumes(ctx context.Context, eng Engine, vols []PlannedVolume) (map[string]VolumeInfo, error) {
+	infos := map[string]VolumeInfo{}
+	var missing []string
+	for _, v := range vols {
+		info, err := eng.Volume(ctx, v.Name)
+		if errors.Is(err, compose.ErrNotFound) {
+			missing = append(missing, fmt.Sprintf("%s (key %q, used by %s)", v.Name, v.Key, strings.Join(v.Services, ", ")))
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inspect volume %s: %w", v.Name, err)
+		}
+		infos[v.Name] = info
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("volume %s does not exist on the engine; create the project with `docker compose up` first, or mark the volume x-autobackup: {skip: true}", strings.Join(missing, ", "))
+	}
+	return infos, nil
+}
+
+func serviceImages(ctx context.Context, eng Engine, containers []compose.Container) ([]archive.Service, error) {
+	seen := map[string]bool{}
+	var out []archive.Service
+	for _, c := range containers {
+		if c.OneOff || seen[c.Service] {
+			continue
+		}
+		seen[c.Service] = true
+		s := archive.Service{Name: c.Service, Image: c.Image, ImageID: c.ImageID}
+		if c.ImageID != "" {
+			digests, err := eng.ImageDigests(ctx, c.ImageID)
+			if err != nil && !errors.Is(err, compose.ErrNotFound) {
+				return nil, fmt.Errorf("inspect image of %s: %w", c.Service, err)
+			}
+			s.RepoDigests = digests
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// snapshotVolume copies one volume into the pending backup through a
+// helper container that is created with the volume mounted read-only and
+// never started. The helper is removed on every path.
+func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, v *archive.Volume, expected int64) (err error) {
+	id, err := eng.CreateHelper(ctx, HelperSpec{Image: image, Project: o.Project.Name, Mounts: []Mount{{Volume: v.Name, Target: "/v", ReadOnly: true}}})
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", v.Name, err)
+	}
+	defer func() {
+		// Removal must happen even when ctx was cancelled.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := eng.RemoveHelper(rctx, id); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}()
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: expected})
+	rc, err := eng.CopyFrom(ctx, id, "/v/.")
+	if err != nil {
+		return fmt.Errorf("snapshot %s: read from the engine: %w", v.Name, err)
+	}
+	defer rc.Close()
+	err = pending.WriteVolume(ctx, v, rc, o.Level, func(n int64) {
+		progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: v.Name, Bytes: n, Total: expected})
+	})
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", v.Name, err)
+	}
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes})
+	return nil
+}
+
+// checkWritable makes sure the backup directory exists (0700) and accepts
+// files, before anything is stopped.
+func checkWritable(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("backup directory %s is a file; set another with `docker autobackup config set directory PATH`", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create backup directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".autobackup-probe-*")
+	if err != nil {
+		return fmt.Errorf("backup directory %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
+}

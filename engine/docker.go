@@ -1,0 +1,372 @@
+package engine
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/compose"
+)
+
+// Labels we put on what we create, so `docker autobackup clean` finds it.
+const (
+	LabelHelper  = "io.docker-autobackup.helper"
+	LabelProject = "io.docker-autobackup.project"
+	helperRepo   = "docker-autobackup-helper"
+	helperBinary = "/autobackup"
+)
+
+// Docker talks to one engine.
+type Docker struct {
+	api     client.APIClient
+	version string // plugin version, part of the helper image tag
+}
+
+var (
+	_ compose.Engine = (*Docker)(nil)
+	_ backup.Engine  = (*Docker)(nil)
+)
+
+// New wraps an API client (from the plugin framework, already configured
+// for the user's context). The client negotiates the API version on its
+// first request.
+func New(api client.APIClient, version string) *Docker {
+	return &Docker{api: api, version: version}
+}
+
+func notFound(err error) error {
+	if errdefs.IsNotFound(err) {
+		return fmt.Errorf("%w: %v", compose.ErrNotFound, err)
+	}
+	return err
+}
+
+// Containers lists every container labelled with the compose project.
+func (d *Docker) Containers(ctx context.Context, project string) ([]compose.Container, error) {
+	var list []container.Summary
+	err := retry(ctx, "list containers", func() error {
+		var err error
+		list, err = d.api.ContainerList(ctx, container.ListOptions{
+			All:     true,
+			Filters: filters.NewArgs(filters.Arg("label", compose.LabelProject+"="+project)),
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list containers of project %s: %w", project, err)
+	}
+	out := make([]compose.Container, 0, len(list))
+	for _, c := range list {
+		name := c.ID[:12]
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		n, _ := strconv.Atoi(c.Labels[compose.LabelNumber])
+		out = append(out, compose.Container{
+			ID:      c.ID,
+			Name:    name,
+			Service: c.Labels[compose.LabelService],
+			Number:  n,
+			OneOff:  strings.EqualFold(c.Labels[compose.LabelOneOff], "true"),
+			State:   c.State,
+			Image:   c.Image,
+			ImageID: c.ImageID,
+		})
+	}
+	return out, nil
+}
+
+// StopContainer stops a container, giving it timeout before the kill.
+func (d *Docker) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
+	secs := int((timeout + time.Second - 1) / time.Second)
+	return notFound(retry(ctx, "stop container", func() error {
+		return d.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
+	}))
+}
+
+// StartContainer starts a container (no-op when it runs).
+func (d *Docker) StartContainer(ctx context.Context, id string) error {
+	return notFound(retry(ctx, "start container", func() error {
+		return d.api.ContainerStart(ctx, id, container.StartOptions{})
+	}))
+}
+
+// InspectContainer reports state and health.
+func (d *Docker) InspectContainer(ctx context.Context, id string) (compose.Status, error) {
+	var js container.InspectResponse
+	err := retry(ctx, "inspect container", func() error {
+		var err error
+		js, err = d.api.ContainerInspect(ctx, id)
+		return err
+	})
+	if err != nil {
+		return compose.Status{}, notFound(err)
+	}
+	var st compose.Status
+	if js.State != nil {
+		st.State = js.State.Status
+		st.ExitCode = js.State.ExitCode
+		if h := js.State.Health; h != nil {
+			st.Health = h.Status
+			if n := len(h.Log); n > 0 && h.Status == "unhealthy" {
+				st.HealthLog = shorten(h.Log[n-1].Output, 200)
+			}
+		}
+	}
+	if js.Config != nil && js.Config.Healthcheck != nil && len(js.Config.Healthcheck.Test) > 0 && js.Config.Healthcheck.Test[0] != "NONE" {
+		st.HasHealthcheck = true
+	}
+	return st, nil
+}
+
+func shorten(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// Volume inspects a volume; compose.ErrNotFound if it does not exist.
+func (d *Docker) Volume(ctx context.Context, name string) (backup.VolumeInfo, error) {
+	var v volume.Volume
+	err := retry(ctx, "inspect volume", func() error {
+		var err error
+		v, err = d.api.VolumeInspect(ctx, name)
+		return err
+	})
+	if err != nil {
+		return backup.VolumeInfo{}, notFound(err)
+	}
+	return backup.VolumeInfo{Name: v.Name, Driver: v.Driver, Options: v.Options, Labels: v.Labels}, nil
+}
+
+// CreateVolume creates a volume with the given driver, options and labels.
+func (d *Docker) CreateVolume(ctx context.Context, v backup.VolumeInfo) error {
+	_, err := d.api.VolumeCreate(ctx, volume.CreateOptions{Name: v.Name, Driver: v.Driver, DriverOpts: v.Options, Labels: v.Labels})
+	if err != nil {
+		return fmt.Errorf("create volume %s: %w", v.Name, err)
+	}
+	return nil
+}
+
+// ImageDigests returns the repo digests of an image ID ("" list when the
+// image was built locally and never pushed or pulled).
+func (d *Docker) ImageDigests(ctx context.Context, id string) ([]string, error) {
+	var ii image.InspectResponse
+	err := retry(ctx, "inspect image", func() error {
+		var err error
+		ii, err = d.api.ImageInspect(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return ii.RepoDigests, nil
+}
+
+// HelperImage makes sure the helper image exists, importing it when
+// needed. When this binary is static and the engine runs the same OS and
+// architecture, the image holds the binary so helpers can run our own code
+// (CanRun); otherwise it is empty and only serves never-started helpers.
+func (d *Docker) HelperImage(ctx context.Context) (backup.HelperImage, error) {
+	bin, binErr := helperBinaryBytes()
+	canRun := binErr == nil
+	reason := ""
+	if binErr != nil {
+		reason = binErr.Error()
+	} else {
+		sv, err := d.api.ServerVersion(ctx)
+		if err != nil {
+			return backup.HelperImage{}, fmt.Errorf("ask the engine for its version: %w", err)
+		}
+		if sv.Os != runtime.GOOS || sv.Arch != runtime.GOARCH {
+			canRun, reason = false, fmt.Sprintf("the engine runs %s/%s, this binary is %s/%s", sv.Os, sv.Arch, runtime.GOOS, runtime.GOARCH)
+		}
+	}
+	var content []byte
+	tag := d.version + "-empty"
+	if canRun {
+		content = bin
+		sum := sha256.Sum256(bin)
+		tag = d.version + "-" + hex.EncodeToString(sum[:6])
+	}
+	ref := helperRepo + ":" + tag
+	if _, err := d.api.ImageInspect(ctx, ref); err == nil {
+		return backup.HelperImage{Ref: ref, CanRun: canRun, Reason: reason}, nil
+	} else if !errdefs.IsNotFound(err) {
+		return backup.HelperImage{}, fmt.Errorf("inspect helper image %s: %w", ref, err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if content != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(helperBinary, "/"), Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg, ModTime: time.Now()}); err != nil {
+			return backup.HelperImage{}, err
+		}
+		if _, err := tw.Write(content); err != nil {
+			return backup.HelperImage{}, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return backup.HelperImage{}, err
+	}
+	rc, err := d.api.ImageImport(ctx, image.ImportSource{Source: &buf, SourceName: "-"}, ref, image.ImportOptions{
+		Changes: []string{"LABEL " + LabelHelper + "=true"},
+	})
+	if err != nil {
+		return backup.HelperImage{}, fmt.Errorf("import helper image %s: %w", ref, err)
+	}
+	_, _ = io.Copy(io.Discard, rc)
+	_ = rc.Close()
+	return backup.HelperImage{Ref: ref, CanRun: canRun, Reason: reason}, nil
+}
+
+// helperBinaryBytes returns this executable when it can run in an empty
+// image: a static ELF binary.
+func helperBinaryBytes() ([]byte, error) {
+	if runtime.GOOS != "linux" {
+		return nil, fmt.Errorf("helpers run Linux binaries; this one is built for %s", runtime.GOOS)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	f, err := elf.Open(exe)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", exe, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return nil, fmt.Errorf("%s is dynamically linked (build it with CGO_ENABLED=0)", exe)
+		}
+	}
+	return os.ReadFile(exe)
+}
+
+// CreateHelper creates (does not start) a helper container: no network,
+// no logs kept, labelled as ours.
+func (d *Docker) CreateHelper(ctx context.Context, spec backup.HelperSpec) (string, error) {
+	var mounts []mount.Mount
+	for _, m := range spec.Mounts {
+		mounts = append(mounts, mount.Mount{
+			Type: mount.TypeVolume, Source: m.Volume, Target: m.Target, ReadOnly: m.ReadOnly,
+			VolumeOptions: &mount.VolumeOptions{NoCopy: true},
+		})
+	}
+	cmd := spec.Cmd
+	if len(cmd) == 0 {
+		cmd = []string{helperBinary} // never run: CopyFrom/CopyTo only
+	}
+	labels := map[string]string{LabelHelper: "true", LabelProject: spec.Project}
+	logType := "none"
+	if spec.KeepLogs {
+		logType = "json-file"
+	}
+	resp, err := d.api.ContainerCreate(ctx, &container.Config{
+		Image:           spec.Image,
+		Cmd:             cmd,
+		Labels:          labels,
+		NetworkDisabled: true,
+		WorkingDir:      "/",
+	}, &container.HostConfig{
+		NetworkMode: "none",
+		Mounts:      mounts,
+		LogConfig:   container.LogConfig{Type: logType},
+	}, nil, nil, "")
+	if err != nil {
+		return "", fmt.Errorf("create helper container: %w", err)
+	}
+	return resp.ID, nil
+}
+
+// CopyFrom streams path out of a container as a tar archive.
+func (d *Docker) CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, error) {
+	rc, _, err := d.api.CopyFromContainer(ctx, id, path)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return rc, nil
+}
+
+// CopyTo extracts a tar stream into path inside a container, keeping the
+// numeric owners recorded in the archive.
+func (d *Docker) CopyTo(ctx context.Context, id, path string, r io.Reader) error {
+	return notFound(d.api.CopyToContainer(ctx, id, path, r, container.CopyToContainerOptions{}))
+}
+
+// RunHelper starts a created helper, waits for it to exit and returns its
+// exit code and the tail of its output.
+func (d *Docker) RunHelper(ctx context.Context, id string) (int, string, error) {
+	waitC, errC := d.api.ContainerWait(ctx, id, container.WaitConditionNextExit)
+	if err := d.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return -1, "", fmt.Errorf("start helper: %w", err)
+	}
+	var code int
+	select {
+	case res := <-waitC:
+		code = int(res.StatusCode)
+	case err := <-errC:
+		return -1, "", fmt.Errorf("wait for helper: %w", err)
+	}
+	out := ""
+	if rc, err := d.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "20"}); err == nil {
+		var buf bytes.Buffer
+		_, _ = stdcopy.StdCopy(&buf, &buf, rc)
+		_ = rc.Close()
+		out = strings.TrimSpace(buf.String())
+	}
+	return code, out, nil
+}
+
+// RemoveHelper force-removes a helper container and its anonymous
+// volumes; an already removed one is not an error.
+func (d *Docker) RemoveHelper(ctx context.Context, id string) error {
+	err := retry(ctx, "remove helper", func() error {
+		return d.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	})
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove helper container %s: %w", shortID(id), err)
+	}
+	return nil
+}
+
+// Helpers lists helper containers we left behind (for clean).
+func (d *Docker) Helpers(ctx context.Context) ([]string, error) {
+	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelHelper+"=true"))})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, c := range list {
+		ids = append(ids, c.ID)
+	}
+	return ids, nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,78 @@
+package plugin
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/docker/cli/cli"
+
+	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/state"
+)
+
+// errUsage marks errors the user fixes by changing the command line or the
+// configuration: exit code 2.
+var errUsage = errors.New("usage")
+
+type usageErr struct{ err error }
+
+func (e usageErr) Error() string           { return e.err.Error() }
+func (e usageErr) Unwrap() []error         { return []error{e.err, errUsage} }
+func usageError(err error) error           { return usageErr{err} }
+func usageErrorf(f string, a ...any) error { return usageError(fmt.Errorf(f, a...)) }
+
+// errFailed carries an exit code 1 with a message already worded for the
+// user (e.g. "verify: 1 of 3 archives is corrupt").
+type exitCodeErr struct {
+	err  error
+	code int
+}
+
+func (e exitCodeErr) Error() string { return e.err.Error() }
+func (e exitCodeErr) Unwrap() error { return e.err }
+
+// exitError is the one place that turns an error into what the user sees
+// (message and hint) and the exit code. The plugin framework prints the
+// Status of the returned cli.StatusError and exits with its code.
+func exitError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var st cli.StatusError
+	if errors.As(err, &st) {
+		return err
+	}
+	code, msg := classify(err)
+	return cli.StatusError{Cause: err, Status: msg, StatusCode: code}
+}
+
+func classify(err error) (int, string) {
+	msg := "autobackup: " + err.Error()
+	var restart *compose.RestartError
+	var parse *state.ParseError
+	var ec exitCodeErr
+	switch {
+	case errors.As(err, &restart):
+		return ExitNotBack, msg + "\n\n!!! SERVICES ARE NOT BACK UP: " + strings.Join(restart.Services(), ", ") + " !!!\n" +
+			"Check them now: docker compose ps; docker compose logs " + strings.Join(restart.Services(), " ") + "\n" +
+			"Try: docker compose up -d --wait"
+	case errors.As(err, &ec):
+		return ec.code, msg
+	case errors.As(err, &parse):
+		return ExitUsage, msg
+	case errors.Is(err, errUsage), errors.Is(err, compose.ErrInvalidProject):
+		return ExitUsage, msg
+	case errors.Is(err, compose.ErrNoProject):
+		return ExitUsage, msg
+	case errors.Is(err, state.ErrLocked):
+		return ExitFailed, msg
+	case errors.Is(err, archive.ErrNotFound):
+		return ExitUsage, msg + "\nTry: docker autobackup list"
+	case errors.Is(err, backup.ErrPreflight):
+		return ExitFailed, msg
+	}
+	return ExitFailed, msg
+}

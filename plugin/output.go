@@ -1,0 +1,122 @@
+package plugin
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/moby/term"
+
+	"github.com/docker-autobackup/docker-autobackup/progress"
+)
+
+// printer renders progress events on stderr: one line per step, and on a
+// terminal a live line with bytes, rate and ETA while a volume is copied.
+// Quiet drops everything but warnings.
+type printer struct {
+	mu       sync.Mutex
+	w        io.Writer
+	tty      bool
+	quiet    bool
+	start    map[string]time.Time // per service or volume
+	live     bool                 // a live line is on screen
+	lastLive time.Time
+}
+
+func newPrinter(w io.Writer, quiet bool) *printer {
+	tty := false
+	if f, ok := w.(interface{ FD() uintptr }); ok {
+		tty = term.IsTerminal(f.FD())
+	} else if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(f.Fd())
+	}
+	return &printer{w: w, tty: tty, quiet: quiet, start: map[string]time.Time{}}
+}
+
+func (p *printer) Report(e progress.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.quiet && e.Kind != progress.Warning {
+		return
+	}
+	switch e.Kind {
+	case progress.Phase:
+		return // the per-step lines say enough
+	case progress.VolumeBytes:
+		if !p.tty || time.Since(p.lastLive) < 200*time.Millisecond {
+			return
+		}
+		p.lastLive = time.Now()
+		p.live = true
+		fmt.Fprintf(p.w, "\r\033[K  copying %s: %s", e.Volume, rateLine(e.Bytes, e.Total, time.Since(p.start["v:"+e.Volume])))
+		return
+	}
+	if p.live {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.live = false
+	}
+	switch e.Kind {
+	case progress.ServiceStop:
+		p.start["s:"+e.Service] = e.Time
+		p.line("stopping %s", e.Service)
+	case progress.ServiceStopped:
+		p.line("stopped  %s (%s)", e.Service, since(p.start["s:"+e.Service], e.Time))
+	case progress.ServiceStart:
+		p.start["s:"+e.Service] = e.Time
+		p.line("starting %s", e.Service)
+	case progress.ServiceStarted:
+		p.line("started  %s", e.Service)
+	case progress.ServiceHealthy:
+		p.line("ready    %s (%s after start)", e.Service, since(p.start["s:"+e.Service], e.Time))
+	case progress.ServiceSkipped:
+		p.line("skip     %s: %s", e.Service, e.Message)
+	case progress.VolumeStart:
+		p.start["v:"+e.Volume] = e.Time
+		p.line("copying  %s", e.Volume)
+	case progress.VolumeDone:
+		d := e.Time.Sub(p.start["v:"+e.Volume])
+		p.line("copied   %s: %s in %s (%s/s), archive %s", e.Volume, humanBytes(e.Bytes), d.Round(time.Millisecond), humanBytes(int64(float64(e.Bytes)/max(d.Seconds(), 0.001))), humanBytes(e.Total))
+	case progress.Warning:
+		p.line("WARNING  %s", e.Message)
+	default:
+		p.line("%s", e.Message)
+	}
+}
+
+func (p *printer) line(format string, a ...any) {
+	fmt.Fprintf(p.w, format+"\n", a...)
+}
+
+func since(a, b time.Time) string {
+	if a.IsZero() {
+		return "-"
+	}
+	return b.Sub(a).Round(time.Millisecond).String()
+}
+
+func rateLine(n, total int64, elapsed time.Duration) string {
+	rate := float64(n) / max(elapsed.Seconds(), 0.001)
+	s := fmt.Sprintf("%s  %s/s", humanBytes(n), humanBytes(int64(rate)))
+	if total > 0 && rate > 0 && n < total {
+		eta := time.Duration(float64(total-n) / rate * float64(time.Second))
+		s += fmt.Sprintf("  ~%s of ~%s  ETA %s", pct(n, total), humanBytes(total), eta.Round(time.Second))
+	}
+	return s
+}
+
+func pct(n, total int64) string { return fmt.Sprintf("%d%%", n*100/total) }
+
+func humanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

@@ -1,0 +1,74 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/cli/cli/command"
+
+	autobackup "github.com/docker-autobackup/docker-autobackup"
+	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/state"
+)
+
+// projectEnv is what most commands need: the loaded project, its state
+// file and effective settings.
+type projectEnv struct {
+	Project   *types.Project
+	Dir       string // project working directory
+	StatePath string
+	State     *state.File
+	Settings  state.Resolved
+	BackupDir string // absolute
+}
+
+// loadProject loads the compose project and its autobackup.toml. A
+// state file that cannot be parsed is an error: it is never overwritten.
+func loadProject(ctx context.Context, g *globalOptions) (*projectEnv, error) {
+	p, err := compose.Load(ctx, g.Options)
+	if err != nil {
+		return nil, err
+	}
+	env := &projectEnv{Project: p, Dir: p.WorkingDir}
+	env.StatePath = filepath.Join(env.Dir, state.FileName)
+	f, err := state.Load(env.StatePath)
+	if err != nil {
+		return nil, err
+	}
+	env.State = f
+	env.Settings = f.Settings.Resolve(state.Settings{})
+	env.BackupDir = env.Settings.BackupDir(env.Dir)
+	if !filepath.IsAbs(env.BackupDir) {
+		if env.BackupDir, err = filepath.Abs(env.BackupDir); err != nil {
+			return nil, err
+		}
+	}
+	return env, nil
+}
+
+// timeouts returns the lifecycle timeouts from the settings.
+func (e *projectEnv) timeouts() compose.Timeouts {
+	s := e.Settings
+	return compose.Timeouts{Stop: s.StopTimeout, Start: s.StartTimeout, Health: s.HealthTimeout, Poll: s.PollInterval}
+}
+
+// relPath shows path relative to the project directory when it is inside.
+func (e *projectEnv) relPath(path string) string {
+	if rel, err := filepath.Rel(e.Dir, path); err == nil && filepath.IsLocal(rel) {
+		return rel
+	}
+	return path
+}
+
+// newEngine returns the engine of the user's docker context. The API
+// version is negotiated on the first call.
+func newEngine(ctx context.Context, dockerCli command.Cli) (*engine.Docker, error) {
+	api := dockerCli.Client()
+	if _, err := api.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("cannot reach the Docker engine: %w; is the daemon running, and is your docker context right (docker context ls)?", err)
+	}
+	return engine.New(api, autobackup.Version()), nil
+}

@@ -1,0 +1,267 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+
+	autobackup "github.com/docker-autobackup/docker-autobackup"
+	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/progress"
+	"github.com/docker-autobackup/docker-autobackup/state"
+)
+
+type runOptions struct {
+	tag         string
+	dryRun      bool
+	quiet       bool
+	lockTimeout time.Duration
+}
+
+func newRunCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS]",
+		Short: "Back up the project's volumes now",
+		Long: `Back up every named volume of the project: stop the services in reverse
+dependency order, copy the volumes, start the services again in dependency
+order and wait until they are healthy. Prints the new backup's ID on stdout;
+everything else goes to stderr, so id=$(docker autobackup run) works.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRun(cmd.Context(), dockerCli, g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.tag, "tag", "", "Label the backup, e.g. pre-upgrade")
+	f.BoolVar(&o.dryRun, "dry-run", false, "Print the plan and change nothing")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "Print only the backup ID")
+	f.DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish (default from settings: 0, fail at once)")
+	return cmd
+}
+
+// withSignals cancels the returned context on SIGINT or SIGTERM. Further
+// signals are swallowed (and announced) so that a second Ctrl-C cannot
+// abandon services mid-restart.
+func withSignals(ctx context.Context, stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-ch:
+				n++
+				if n == 1 {
+					fmt.Fprintf(stderr, "\nautobackup: %s received: aborting; services that were stopped are being started again\n", s)
+					cancel(fmt.Errorf("interrupted by %s", s))
+				} else {
+					fmt.Fprintf(stderr, "\nautobackup: still bringing services back; please wait (this cannot be skipped)\n")
+				}
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
+}
+
+func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runOptions) error {
+	stderr := dockerCli.Err()
+	ctx, stop := withSignals(ctx, stderr)
+	defer stop()
+
+	env, err := loadProject(ctx, g)
+	if err != nil {
+		return err
+	}
+	eng, err := newEngine(ctx, dockerCli)
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		return printPlan(ctx, dockerCli.Out(), eng, env)
+	}
+	lockTimeout := env.Settings.LockTimeout
+	if o.lockTimeout >= 0 {
+		lockTimeout = o.lockTimeout
+	}
+	lock, err := state.Acquire(ctx, env.Dir, lockTimeout, "run")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+
+	pr := newPrinter(stderr, o.quiet)
+	if !o.quiet {
+		fmt.Fprintf(stderr, "autobackup: backing up project %s into %s\n", env.Project.Name, env.relPath(env.BackupDir))
+	}
+	res, runErr := backup.Run(ctx, eng, backup.Options{
+		Project:     env.Project,
+		Dir:         env.BackupDir,
+		Tag:         o.tag,
+		Level:       env.Settings.CompressionLevel,
+		Timeouts:    env.timeouts(),
+		Reporter:    pr,
+		ToolVersion: autobackup.Version(),
+		LastSizes:   lastSizes(env.BackupDir),
+	})
+	if runErr != nil && ctx.Err() != nil {
+		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(ctx))
+	}
+	if err := recordRun(env, o, res, runErr, ctx.Err() != nil); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if runErr != nil {
+		var restart *compose.RestartError
+		if res.Path != "" && errors.As(runErr, &restart) {
+			// The data is safe even though services are not back.
+			fmt.Fprintln(dockerCli.Out(), res.ID)
+		}
+		return runErr
+	}
+	if !o.quiet {
+		fmt.Fprintf(stderr, "autobackup: backup %s complete: %d volume(s), %s, downtime %s, total %s\n",
+			res.ID, len(res.Volumes), humanBytes(res.SizeBytes), res.Downtime.Round(time.Millisecond), res.Finished.Sub(res.Started).Round(time.Millisecond))
+	}
+	_, err = fmt.Fprintln(dockerCli.Out(), res.ID)
+	return err
+}
+
+// recordRun writes the run into autobackup.toml. Preflight failures (nothing
+// stopped, nothing written) are recorded as failed runs too: a backup that
+// silently did not happen is what we promise never to do.
+func recordRun(env *projectEnv, o runOptions, res *backup.Result, runErr error, interrupted bool) error {
+	b := state.Backup{
+		ID:              res.ID,
+		Tag:             o.tag,
+		Started:         res.Started,
+		Finished:        res.Finished,
+		Status:          state.StatusSuccess,
+		DurationSeconds: round2(res.Finished.Sub(res.Started).Seconds()),
+		DowntimeSeconds: round2(res.Downtime.Seconds()),
+		SizeBytes:       res.SizeBytes,
+	}
+	for _, v := range res.Volumes {
+		b.Volumes = append(b.Volumes, v.Name)
+	}
+	if res.Path != "" {
+		b.Path = env.relPath(res.Path)
+	}
+	if runErr != nil {
+		b.Status = state.StatusFailed
+		if interrupted {
+			b.Status = state.StatusInterrupted
+		}
+		b.Error = oneLine(runErr.Error())
+	}
+	return state.Update(env.StatePath, func(f *state.File) error {
+		f.RecordBackup(b)
+		return nil
+	})
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// printPlan shows what a run would do and changes nothing.
+func printPlan(ctx context.Context, w io.Writer, eng backup.Engine, env *projectEnv) error {
+	containers, err := eng.Containers(ctx, env.Project.Name)
+	if err != nil {
+		return err
+	}
+	plan, err := backup.MakePlan(env.Project, containers, nil, nil)
+	if err != nil {
+		return err
+	}
+	last := lastSizes(env.BackupDir)
+	fmt.Fprintf(w, "Plan for project %s (dry run: nothing is changed)\n", plan.Project)
+	fmt.Fprintf(w, "  backup directory: %s\n", env.BackupDir)
+	fmt.Fprintln(w, "  volumes to back up:")
+	if len(plan.Volumes) == 0 {
+		fmt.Fprintln(w, "    (none)")
+	}
+	for _, v := range plan.Volumes {
+		size := "size unknown (no earlier backup)"
+		if n, ok := last[v.Name]; ok {
+			size = "≈" + humanBytes(n) + " at the last backup"
+		}
+		ext := ""
+		if v.External {
+			ext = ", external"
+		}
+		status := ""
+		if _, err := eng.Volume(ctx, v.Name); errors.Is(err, compose.ErrNotFound) {
+			status = "  MISSING on the engine: the run will fail"
+		}
+		if v.Skip != "" {
+			fmt.Fprintf(w, "    %-30s skipped: %s\n", v.Name, v.Skip)
+			continue
+		}
+		fmt.Fprintf(w, "    %-30s used by %s%s; %s%s\n", v.Name, strings.Join(v.Services, ", "), ext, size, status)
+	}
+	if len(plan.Skipped) > 0 {
+		fmt.Fprintln(w, "  not backed up (not named volumes):")
+		for _, m := range plan.Skipped {
+			src := ""
+			if m.Source != "" {
+				src = " " + m.Source + " ->"
+			}
+			fmt.Fprintf(w, "    %s: %s%s %s\n", m.Service, m.Type, src, m.Target)
+		}
+	}
+	fmt.Fprintf(w, "  stop order:  %s\n", orderString(plan.StopOrder))
+	fmt.Fprintf(w, "  start order: %s\n", orderString(plan.StartOrder))
+	if len(plan.NotRunning) > 0 {
+		fmt.Fprintf(w, "  left alone (not running): %s\n", strings.Join(plan.NotRunning, ", "))
+	}
+	return nil
+}
+
+func orderString(levels [][]string) string {
+	if len(levels) == 0 {
+		return "(nothing to stop)"
+	}
+	parts := make([]string, len(levels))
+	for i, l := range levels {
+		parts[i] = strings.Join(l, " + ")
+	}
+	return strings.Join(parts, " → ")
+}
+
+// lastSizes returns the uncompressed size of each volume at the newest
+// backup that has it.
+func lastSizes(dir string) map[string]int64 {
+	out := map[string]int64{}
+	entries, _ := archive.List(dir)
+	for _, e := range entries {
+		if e.Manifest == nil {
+			continue
+		}
+		for _, v := range e.Manifest.Volumes {
+			if _, ok := out[v.Name]; !ok {
+				out[v.Name] = v.TarBytes
+			}
+		}
+	}
+	return out
+}
+
+var _ progress.Reporter = (*printer)(nil)

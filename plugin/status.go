@@ -1,0 +1,174 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+
+	"github.com/docker-autobackup/docker-autobackup/state"
+)
+
+type statusOptions struct {
+	format string
+	last   int
+}
+
+// statusReport is what `status` shows; `--format json` prints it as is.
+type statusReport struct {
+	Project          string         `json:"project"`
+	ProjectDir       string         `json:"project_dir"`
+	StateFile        string         `json:"state_file"`
+	Enabled          bool           `json:"enabled"`
+	Schedule         string         `json:"schedule"`
+	NextRun          *time.Time     `json:"next_run,omitempty"`
+	RetentionDays    int            `json:"retention_days"`
+	Directory        string         `json:"directory"`
+	LastBackupID     string         `json:"last_backup_id,omitempty"`
+	LastBackupTime   *time.Time     `json:"last_backup_time,omitempty"`
+	LastBackupStatus string         `json:"last_backup_status,omitempty"`
+	LastSuccessTime  *time.Time     `json:"last_success_time,omitempty"`
+	Recent           []statusBackup `json:"recent"`
+	Next             string         `json:"next_step"`
+}
+
+type statusBackup struct {
+	ID              string    `json:"id"`
+	Tag             string    `json:"tag,omitempty"`
+	Started         time.Time `json:"started"`
+	Status          string    `json:"status"`
+	SizeBytes       int64     `json:"size_bytes"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	DowntimeSeconds float64   `json:"downtime_seconds"`
+	Missing         bool      `json:"missing,omitempty"`
+	Error           string    `json:"error,omitempty"`
+}
+
+func newStatusCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
+	var o statusOptions
+	cmd := &cobra.Command{
+		Use:   "status [OPTIONS]",
+		Short: "Show settings, the last backup and recent runs of the project",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runStatus(cmd.Context(), dockerCli.Out(), g, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.format, "format", "", `Output format: "json", or empty for text`)
+	cmd.Flags().IntVar(&o.last, "last", 5, "How many recent runs to show")
+	return cmd
+}
+
+func runStatus(ctx context.Context, w io.Writer, g *globalOptions, o statusOptions) error {
+	if o.format != "" && o.format != "json" {
+		return usageErrorf("--format %q: want json (or nothing for text)", o.format)
+	}
+	env, err := loadProject(ctx, g)
+	if err != nil {
+		return err
+	}
+	r := buildStatus(env, o.last, time.Now())
+	if o.format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return printStatus(w, r)
+}
+
+func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
+	s := env.Settings
+	f := env.State
+	r := statusReport{
+		Project:          env.Project.Name,
+		ProjectDir:       env.Dir,
+		StateFile:        env.StatePath,
+		Enabled:          s.Enabled,
+		Schedule:         s.Schedule,
+		RetentionDays:    s.RetentionDays,
+		Directory:        s.Directory,
+		LastBackupID:     f.State.LastBackupID,
+		LastBackupStatus: f.State.LastBackupStatus,
+		Recent:           []statusBackup{},
+	}
+	if !f.State.LastBackupTime.IsZero() {
+		t := f.State.LastBackupTime
+		r.LastBackupTime = &t
+	}
+	if !f.State.LastSuccessTime.IsZero() {
+		t := f.State.LastSuccessTime
+		r.LastSuccessTime = &t
+	}
+	if s.Enabled {
+		if runs, err := state.NextRuns(s.Schedule, now, 1); err == nil && len(runs) == 1 {
+			r.NextRun = &runs[0]
+		}
+	}
+	for i := len(f.Backups) - 1; i >= 0 && len(r.Recent) < last; i-- {
+		b := f.Backups[i]
+		if !b.Pruned.IsZero() {
+			continue
+		}
+		sb := statusBackup{ID: b.ID, Tag: b.Tag, Started: b.Started, Status: b.Status, SizeBytes: b.SizeBytes,
+			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Error: b.Error}
+		if b.Status == state.StatusSuccess && b.Path != "" {
+			p := b.Path
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(env.Dir, p)
+			}
+			if _, err := os.Stat(p); err != nil {
+				sb.Missing = true
+			}
+		}
+		r.Recent = append(r.Recent, sb)
+	}
+	switch {
+	case f.State.LastBackupID == "":
+		r.Next = "No backup yet. Run: docker autobackup run"
+	case f.State.LastBackupStatus != state.StatusSuccess:
+		r.Next = "The last backup failed (see the error above). Fix it, then run: docker autobackup run"
+	case !s.Enabled:
+		r.Next = "Scheduled backups are off. Turn them on: docker autobackup enable"
+	default:
+		r.Next = "All good. Back up now with: docker autobackup run"
+	}
+	return r
+}
+
+func printStatus(w io.Writer, r statusReport) error {
+	onOff := "disabled"
+	if r.Enabled {
+		onOff = "enabled"
+	}
+	fmt.Fprintf(w, "Project:      %s (%s)\n", r.Project, r.ProjectDir)
+	fmt.Fprintf(w, "Backups:      %s, schedule %q, keep %d days, directory %s\n", onOff, r.Schedule, r.RetentionDays, r.Directory)
+	if r.NextRun != nil {
+		fmt.Fprintf(w, "Next run:     %s\n", r.NextRun.Local().Format(time.RFC3339))
+	}
+	if r.LastBackupTime != nil {
+		fmt.Fprintf(w, "Last backup:  %s  %s  %s (%s ago)\n", r.LastBackupID, r.LastBackupStatus, r.LastBackupTime.Local().Format(time.RFC3339), time.Since(*r.LastBackupTime).Round(time.Second))
+	} else {
+		fmt.Fprintln(w, "Last backup:  never")
+	}
+	if len(r.Recent) > 0 {
+		fmt.Fprintln(w, "Recent runs:")
+		fmt.Fprintf(w, "  %-22s %-11s %-20s %10s %9s %9s  %s\n", "ID", "STATUS", "STARTED", "SIZE", "DURATION", "DOWNTIME", "TAG")
+		for _, b := range r.Recent {
+			st := b.Status
+			if b.Missing {
+				st += " (files missing)"
+			}
+			fmt.Fprintf(w, "  %-22s %-11s %-20s %10s %8.1fs %8.1fs  %s\n", b.ID, st, b.Started.Local().Format("2006-01-02 15:04:05"), humanBytes(b.SizeBytes), b.DurationSeconds, b.DowntimeSeconds, b.Tag)
+			if b.Error != "" {
+				fmt.Fprintf(w, "      error: %s\n", b.Error)
+			}
+		}
+	}
+	_, err := fmt.Fprintf(w, "Next step:    %s\n", r.Next)
+	return err
+}

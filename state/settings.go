@@ -1,0 +1,563 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Snapshot modes, the values of the snapshot setting.
+const (
+	SnapshotAuto   = "auto"   // staged when the disk has room, else stream
+	SnapshotStaged = "staged" // copy volumes while stopped, compress after restart
+	SnapshotStream = "stream" // compress while the services are stopped
+)
+
+// Settings is the [settings] table of autobackup.toml, or the x-autobackup
+// extension of a compose file. A nil field is a key the user did not set:
+// it is not written and falls through to the next layer (see Resolve).
+// Change fields with Set and Unset, which validate; Load and Save validate
+// too.
+type Settings struct {
+	Enabled          *bool     `toml:"enabled,omitempty"`
+	Schedule         *string   `toml:"schedule,omitempty"`
+	RetentionDays    *int      `toml:"retention_days,omitempty"`
+	KeepMin          *int      `toml:"keep_min,omitempty"`
+	Directory        *string   `toml:"directory,omitempty"`
+	StopTimeout      *Duration `toml:"stop_timeout,omitempty"`
+	StartTimeout     *Duration `toml:"start_timeout,omitempty"`
+	HealthTimeout    *Duration `toml:"health_timeout,omitempty"`
+	PollInterval     *Duration `toml:"poll_interval,omitempty"`
+	CompressionLevel *int      `toml:"compression_level,omitempty"`
+	Snapshot         *string   `toml:"snapshot,omitempty"`
+	CatchUp          *bool     `toml:"catch_up,omitempty"`
+	LockTimeout      *Duration `toml:"lock_timeout,omitempty"`
+}
+
+// Resolved is the effective configuration of a project, every layer applied.
+type Resolved struct {
+	Enabled          bool
+	Schedule         string
+	RetentionDays    int
+	KeepMin          int
+	Directory        string // as written; relative paths are relative to the project directory (see BackupDir)
+	StopTimeout      time.Duration
+	StartTimeout     time.Duration
+	HealthTimeout    time.Duration
+	PollInterval     time.Duration
+	LockTimeout      time.Duration
+	CompressionLevel int // 1..4: zstd fastest, default, better, best
+	Snapshot         string
+	CatchUp          bool
+}
+
+// BackupDir returns the backup directory, relative paths resolved against
+// projectDir.
+func (r Resolved) BackupDir(projectDir string) string {
+	return resolveDir(r.Directory, projectDir)
+}
+
+// Setting describes one key for `config show`.
+type Setting struct {
+	Key     string
+	Value   string // effective value, formatted as Set accepts it
+	Source  string // SourceDefault, SourceCompose or SourceFile
+	Help    string
+	Example string // a valid value, as typed on the command line
+}
+
+// Sources of a setting's value, from lowest to highest precedence.
+const (
+	SourceDefault = "default"
+	SourceCompose = "compose"
+	SourceFile    = "file"
+)
+
+// Duration is a time.Duration written in autobackup.toml as a string such
+// as "30s" or "1h30m".
+type Duration time.Duration
+
+// String formats d like time.Duration.String without trailing zero units
+// ("5m", not "5m0s").
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler. It accepts what
+// time.ParseDuration accepts; ranges are checked by validation, so the
+// error can name the key.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q: %s", b, durationWant)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+const durationWant = "want a duration with a unit, like 30s, 5m or 1h30m"
+
+// keySpec ties a setting's name to its field, parser and documentation.
+// parse returns the typed value (bool, string, int or Duration) or an error
+// describing what is wrong with it, without the key.
+type keySpec struct {
+	name    string
+	help    string
+	example string
+	field   func(s *Settings) any // pointer to the field: **bool, **string, **int or **Duration
+	parse   func(value, projectDir string) (any, error)
+}
+
+var specs = []keySpec{
+	{
+		name: "enabled", example: "true",
+		help:  "run backups on the schedule (docker autobackup install/run-due acts only when true)",
+		field: func(s *Settings) any { return &s.Enabled },
+		parse: parseBool,
+	},
+	{
+		name: "schedule", example: "0 2 * * *",
+		help:  "when to back up: cron with 5 fields (minute hour day month weekday), or @daily, @hourly, @every 6h",
+		field: func(s *Settings) any { return &s.Schedule },
+		parse: func(v, _ string) (any, error) {
+			if _, err := parseSchedule(v); err != nil {
+				return nil, err
+			}
+			return v, nil
+		},
+	},
+	{
+		name: "retention_days", example: "14",
+		help:  "delete backups older than this many days (keep_min newest successful backups are always kept)",
+		field: func(s *Settings) any { return &s.RetentionDays },
+		parse: parseIntRange(1, 36500, "want a whole number of days from 1 to 36500"),
+	},
+	{
+		name: "keep_min", example: "3",
+		help:  "always keep at least this many successful backups, however old",
+		field: func(s *Settings) any { return &s.KeepMin },
+		parse: parseIntRange(1, 1_000_000, "want a whole number of at least 1"),
+	},
+	{
+		name: "directory", example: "./backups",
+		help:  "where backups are written; relative paths are relative to the project directory",
+		field: func(s *Settings) any { return &s.Directory },
+		parse: parseDirectory,
+	},
+	{
+		name: "stop_timeout", example: "30s",
+		help:  "how long services get to stop before they are killed",
+		field: func(s *Settings) any { return &s.StopTimeout },
+		parse: parseDuration(0),
+	},
+	{
+		name: "start_timeout", example: "60s",
+		help:  "how long services get to start again after the copy",
+		field: func(s *Settings) any { return &s.StartTimeout },
+		parse: parseDuration(1),
+	},
+	{
+		name: "health_timeout", example: "3m",
+		help:  "how long to wait for services with a healthcheck to report healthy",
+		field: func(s *Settings) any { return &s.HealthTimeout },
+		parse: parseDuration(1),
+	},
+	{
+		name: "poll_interval", example: "2s",
+		help:  "how often to check container state while waiting",
+		field: func(s *Settings) any { return &s.PollInterval },
+		parse: parseDuration(1),
+	},
+	{
+		name: "compression_level", example: "2",
+		help:  "zstd level: 1 fastest, 2 default, 3 better, 4 best",
+		field: func(s *Settings) any { return &s.CompressionLevel },
+		parse: parseIntRange(1, 4, "want 1 (fastest), 2 (default), 3 (better) or 4 (best)"),
+	},
+	{
+		name: "snapshot", example: "auto",
+		help:  "staged copies volumes while stopped and compresses after restart (less downtime, needs disk); stream compresses while stopped; auto picks staged when there is room",
+		field: func(s *Settings) any { return &s.Snapshot },
+		parse: func(v, _ string) (any, error) {
+			switch v {
+			case SnapshotAuto, SnapshotStaged, SnapshotStream:
+				return v, nil
+			}
+			return nil, errors.New("want auto, staged or stream")
+		},
+	},
+	{
+		name: "catch_up", example: "true",
+		help:  "when a scheduled backup was missed (machine off), run it as soon as possible",
+		field: func(s *Settings) any { return &s.CatchUp },
+		parse: parseBool,
+	},
+	{
+		name: "lock_timeout", example: "5m",
+		help:  "how long to wait when another autobackup holds the project lock (0 = fail at once)",
+		field: func(s *Settings) any { return &s.LockTimeout },
+		parse: parseDuration(0),
+	},
+}
+
+func defaultSettings() Settings {
+	return Settings{
+		Enabled:          ptr(false),
+		Schedule:         ptr("0 2 * * *"),
+		RetentionDays:    ptr(7),
+		KeepMin:          ptr(3),
+		Directory:        ptr("./backups"),
+		StopTimeout:      ptr(Duration(30 * time.Second)),
+		StartTimeout:     ptr(Duration(60 * time.Second)),
+		HealthTimeout:    ptr(Duration(180 * time.Second)),
+		PollInterval:     ptr(Duration(2 * time.Second)),
+		CompressionLevel: ptr(2),
+		Snapshot:         ptr(SnapshotAuto),
+		CatchUp:          ptr(false),
+		LockTimeout:      ptr(Duration(0)),
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Keys returns every setting name in documented order.
+func Keys() []string {
+	keys := make([]string, len(specs))
+	for i, sp := range specs {
+		keys[i] = sp.name
+	}
+	return keys
+}
+
+// Defaults returns the built-in configuration.
+func Defaults() Resolved { return Settings{}.Resolve(Settings{}) }
+
+// Resolve applies the layers: a key set in s (autobackup.toml) wins over the
+// same key in composeLayer (x-autobackup), which wins over the default.
+func (s Settings) Resolve(composeLayer Settings) Resolved {
+	m := merge(s, composeLayer, defaultSettings())
+	return Resolved{
+		Enabled:          *m.Enabled,
+		Schedule:         *m.Schedule,
+		RetentionDays:    *m.RetentionDays,
+		KeepMin:          *m.KeepMin,
+		Directory:        *m.Directory,
+		StopTimeout:      time.Duration(*m.StopTimeout),
+		StartTimeout:     time.Duration(*m.StartTimeout),
+		HealthTimeout:    time.Duration(*m.HealthTimeout),
+		PollInterval:     time.Duration(*m.PollInterval),
+		LockTimeout:      time.Duration(*m.LockTimeout),
+		CompressionLevel: *m.CompressionLevel,
+		Snapshot:         *m.Snapshot,
+		CatchUp:          *m.CatchUp,
+	}
+}
+
+// merge returns, per key, the value of the first layer that sets it.
+func merge(layers ...Settings) Settings {
+	var out Settings
+	for _, sp := range specs {
+		for i := range layers {
+			if v, ok := sp.get(&layers[i]); ok {
+				sp.assign(&out, v)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Describe returns every setting in documented order with its effective
+// value and where that value comes from (see Resolve for precedence).
+func (s Settings) Describe(composeLayer Settings) []Setting {
+	defaults := defaultSettings()
+	out := make([]Setting, 0, len(specs))
+	for _, sp := range specs {
+		v, source := any(nil), ""
+		if x, ok := sp.get(&s); ok {
+			v, source = x, SourceFile
+		} else if x, ok := sp.get(&composeLayer); ok {
+			v, source = x, SourceCompose
+		} else {
+			v, _ = sp.get(&defaults)
+			source = SourceDefault
+		}
+		out = append(out, Setting{Key: sp.name, Value: formatValue(v), Source: source, Help: sp.help, Example: sp.example})
+	}
+	return out
+}
+
+// Set validates value for key and stores it. On error s is unchanged; the
+// error says what is wrong and shows a valid example. A relative directory
+// is checked against projectDir but stored as given.
+func (s *Settings) Set(key, value, projectDir string) error {
+	sp, err := lookup(key)
+	if err != nil {
+		return err
+	}
+	v, err := sp.parse(value, projectDir)
+	if err != nil {
+		return fmt.Errorf("%s %q: %v; example: docker autobackup config set %s %s", sp.name, value, err, sp.name, quoteArg(sp.example))
+	}
+	sp.assign(s, v)
+	return nil
+}
+
+// Unset removes key, so that the compose file's value or the default
+// applies again. Unsetting a key that is not set is not an error.
+func (s *Settings) Unset(key string) error {
+	sp, err := lookup(key)
+	if err != nil {
+		return err
+	}
+	sp.clear(s)
+	return nil
+}
+
+// SettingsFromMap builds a settings layer from decoded YAML or JSON, such as
+// the x-autobackup extension of a compose file. Values may be strings,
+// booleans or numbers; each is validated as Set validates it.
+func SettingsFromMap(m map[string]any, projectDir string) (Settings, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var s Settings
+	var errs []error
+	for _, k := range keys {
+		var str string
+		switch v := m[k].(type) {
+		case string:
+			str = v
+		case bool:
+			str = strconv.FormatBool(v)
+		case int:
+			str = strconv.Itoa(v)
+		case int64:
+			str = strconv.FormatInt(v, 10)
+		case uint64:
+			str = strconv.FormatUint(v, 10)
+		case float64:
+			if v != math.Trunc(v) || math.IsInf(v, 0) {
+				errs = append(errs, fmt.Errorf("%s %v: want a whole number", k, v))
+				continue
+			}
+			str = strconv.FormatFloat(v, 'f', -1, 64)
+		default:
+			errs = append(errs, fmt.Errorf("%s: want a string, boolean or number, got %T", k, v))
+			continue
+		}
+		if err := s.Set(k, str, projectDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return Settings{}, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+// validate checks the values already in s, as read from a file. It does
+// not look at the file system.
+func (s *Settings) validate() []valueError {
+	var errs []valueError
+	for _, sp := range specs {
+		v, ok := sp.get(s)
+		if !ok {
+			continue
+		}
+		if _, err := sp.parse(formatValue(v), ""); err != nil {
+			errs = append(errs, valueError{
+				key: []string{"settings", sp.name},
+				msg: fmt.Sprintf("%s = %s: %v; example: %s = %s", sp.name, tomlLiteral(v), err, sp.name, sp.exampleLiteral()),
+			})
+		}
+	}
+	return errs
+}
+
+// valueError is an invalid value found in a decoded file.
+type valueError struct {
+	key   []string
+	index int // which [[table]] the key is in; -1 when not in an array of tables
+	msg   string
+}
+
+func lookup(key string) (keySpec, error) {
+	norm := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(key)), "-", "_")
+	for _, sp := range specs {
+		if sp.name == norm {
+			return sp, nil
+		}
+	}
+	return keySpec{}, fmt.Errorf("unknown setting %q; valid settings: %s", key, strings.Join(Keys(), ", "))
+}
+
+func (sp keySpec) get(s *Settings) (any, bool) {
+	switch p := sp.field(s).(type) {
+	case **bool:
+		if *p != nil {
+			return **p, true
+		}
+	case **string:
+		if *p != nil {
+			return **p, true
+		}
+	case **int:
+		if *p != nil {
+			return **p, true
+		}
+	case **Duration:
+		if *p != nil {
+			return **p, true
+		}
+	}
+	return nil, false
+}
+
+func (sp keySpec) assign(s *Settings, v any) {
+	switch p := sp.field(s).(type) {
+	case **bool:
+		*p = ptr(v.(bool))
+	case **string:
+		*p = ptr(v.(string))
+	case **int:
+		*p = ptr(v.(int))
+	case **Duration:
+		*p = ptr(v.(Duration))
+	}
+}
+
+func (sp keySpec) clear(s *Settings) {
+	switch p := sp.field(s).(type) {
+	case **bool:
+		*p = nil
+	case **string:
+		*p = nil
+	case **int:
+		*p = nil
+	case **Duration:
+		*p = nil
+	}
+}
+
+func (sp keySpec) exampleLiteral() string {
+	v, err := sp.parse(sp.example, "")
+	if err != nil {
+		return sp.example
+	}
+	return tomlLiteral(v)
+}
+
+// formatValue renders a typed value as Set accepts it.
+func formatValue(v any) string {
+	switch v := v.(type) {
+	case bool:
+		return strconv.FormatBool(v)
+	case int:
+		return strconv.Itoa(v)
+	case string:
+		return v
+	case Duration:
+		return v.String()
+	}
+	return fmt.Sprint(v)
+}
+
+// tomlLiteral renders a typed value as it appears in autobackup.toml.
+func tomlLiteral(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case Duration:
+		return strconv.Quote(v.String())
+	}
+	return formatValue(v)
+}
+
+// quoteArg quotes a command-line argument for a POSIX shell when needed.
+func quoteArg(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n*?[]$\"'\\|&;<>()`#~") {
+		return s
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`").Replace(s) + `"`
+}
+
+func parseBool(v, _ string) (any, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return nil, errors.New("want true or false")
+}
+
+func parseIntRange(lo, hi int, want string) func(string, string) (any, error) {
+	return func(v, _ string) (any, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < lo || n > hi {
+			return nil, errors.New(want)
+		}
+		return n, nil
+	}
+}
+
+// parseDuration accepts durations of at least min (0 or 1 nanosecond:
+// "not negative" or "positive").
+func parseDuration(min time.Duration) func(string, string) (any, error) {
+	return func(v, _ string) (any, error) {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return nil, errors.New(durationWant)
+		}
+		if d < min {
+			if min > 0 {
+				return nil, errors.New("want a duration greater than 0, like 30s, 5m or 1h30m")
+			}
+			return nil, errors.New("want a duration of 0 or more, like 0s, 30s or 5m")
+		}
+		return Duration(d), nil
+	}
+}
+
+func parseDirectory(v, projectDir string) (any, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, errors.New("want a directory path")
+	}
+	if strings.ContainsAny(v, "\x00\n\r") {
+		return nil, errors.New("want a path without control characters")
+	}
+	if projectDir == "" && !filepath.IsAbs(v) {
+		return v, nil
+	}
+	fi, err := os.Stat(resolveDir(v, projectDir))
+	if err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("%s exists and is not a directory", resolveDir(v, projectDir))
+	}
+	return v, nil
+}
+
+func resolveDir(dir, projectDir string) string {
+	if filepath.IsAbs(dir) {
+		return filepath.Clean(dir)
+	}
+	return filepath.Join(projectDir, dir)
+}
