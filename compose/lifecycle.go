@@ -181,7 +181,7 @@ func (l *Lifecycle) stopOne(ctx context.Context, st *Stopped, svc types.ServiceC
 	}
 	if elapsed := time.Since(begin); elapsed >= timeout {
 		progress.Send(l.Reporter, progress.Event{Kind: progress.Warning, Service: svc.Name, Container: c.Name,
-			Message: fmt.Sprintf("%s did not stop within %s; the engine killed it; continuing the backup", c.Name, timeout)})
+			Message: fmt.Sprintf("%s did not stop within %s; the engine killed it; continuing", c.Name, timeout)})
 	}
 	return nil
 }

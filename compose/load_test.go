@@ -213,9 +213,11 @@ func TestLoad(t *testing.T) {
 			services: []string{"app", "debug", "metrics"},
 		},
 		{
-			name:     "--profile over COMPOSE_PROFILES",
-			env:      map[string]string{"COMPOSE_PROFILES": "debug"},
-			opts:     func(t *testing.T) compose.Options { return compose.Options{WorkingDir: testdata(t, "profiles"), Profiles: []string{"monitoring"}} },
+			name: "--profile over COMPOSE_PROFILES",
+			env:  map[string]string{"COMPOSE_PROFILES": "debug"},
+			opts: func(t *testing.T) compose.Options {
+				return compose.Options{WorkingDir: testdata(t, "profiles"), Profiles: []string{"monitoring"}}
+			},
 			services: []string{"app", "metrics"},
 		},
 		{
@@ -292,7 +294,7 @@ func TestLoadErrors(t *testing.T) {
 			name:    "invalid YAML",
 			opts:    func(t *testing.T) compose.Options { return compose.Options{WorkingDir: testdata(t, "invalid-yaml")} },
 			want:    compose.ErrInvalidProject,
-			message: "compose.yaml",
+			message: "yaml",
 		},
 		{
 			name:    "unknown depends_on service",

@@ -71,6 +71,10 @@ func classify(err error) (int, string) {
 		return ExitFailed, msg
 	case errors.Is(err, archive.ErrNotFound):
 		return ExitUsage, msg + "\nTry: docker autobackup list"
+	case errors.Is(err, backup.ErrUsage):
+		return ExitUsage, msg
+	case errors.Is(err, backup.ErrVerify):
+		return ExitFailed, msg + "\nTry: docker autobackup verify --all; restore an older backup: docker autobackup list"
 	case errors.Is(err, backup.ErrPreflight):
 		return ExitFailed, msg
 	}

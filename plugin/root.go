@@ -69,6 +69,9 @@ directory, or select the project like docker compose does (-f, -p, ...).`,
 	cmd.AddCommand(
 		newRunCommand(dockerCli, g),
 		newStatusCommand(dockerCli, g),
+		newListCommand(dockerCli, g),
+		newVerifyCommand(dockerCli, g),
+		newRestoreCommand(dockerCli, g),
 		newVersionCommand(dockerCli),
 	)
 	for _, c := range cmd.Commands() {

@@ -23,9 +23,14 @@ SHOPD_IMAGE=autobackup-example/shopd:latest
 log() { printf 'build-images: %s\n' "$*" >&2; }
 die() { printf 'build-images: error: %s\n' "$*" >&2; exit 1; }
 
-# The classic builder: no buildx plugin needed, works with Engine 20.10.
+# The classic builder: no buildx plugin needed, works with Engine 20.10. Its
+# output (and the CLI's deprecation notice for it) is shown only on failure.
 docker_build() {
-	DOCKER_BUILDKIT=0 docker build --quiet "$@" >/dev/null
+	local out
+	if ! out=$(DOCKER_BUILDKIT=0 docker build --quiet "$@" 2>&1); then
+		printf '%s\n' "$out" >&2
+		return 1
+	fi
 }
 
 find_busybox() {

@@ -1,9 +1,6 @@
 package state
 
 import (
-	"fmt"
-	"os"
-	"time"
 	"bytes"
 	"testing"
 )
@@ -15,15 +12,6 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(sampleGolden))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		done := make(chan struct{})
-		defer close(done)
-		go func() {
-			select {
-			case <-done:
-			case <-time.After(2 * time.Second):
-				os.WriteFile(fmt.Sprintf("/tmp/hang-%d", time.Now().UnixNano()), data, 0o644)
-			}
-		}()
 		file, err := parse(FileName, data)
 		if err != nil {
 			if file != nil {

@@ -1,0 +1,283 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/progress"
+)
+
+// RestoreOptions configure a restore of one backup into the project.
+type RestoreOptions struct {
+	Project    *types.Project
+	BackupPath string
+	Manifest   *archive.Manifest
+	Volumes    []string // engine names or compose keys; empty means all in the backup
+	Safety     archive.SafetyOptions
+	Timeouts   compose.Timeouts
+	Reporter   progress.Reporter
+	Hooks      compose.Hooks
+}
+
+// RestorePlan is what a restore will do; it is shown before asking.
+type RestorePlan struct {
+	Volumes    []archive.Volume
+	Create     []string // volumes that no longer exist and will be created
+	StopOrder  [][]string
+	Containers []compose.Container
+	image      HelperImage
+}
+
+// ErrVerify marks a backup that failed verification: nothing was touched.
+var ErrVerify = errors.New("backup failed verification")
+
+// PlanRestore selects and checks everything before anything is touched:
+// the volumes exist in the backup, the archives verify (checksum,
+// decompression, tar structure, no entry escaping the volume), and a
+// helper can run on this engine.
+func PlanRestore(ctx context.Context, eng Engine, o RestoreOptions) (*RestorePlan, error) {
+	rp := &RestorePlan{}
+	sel, err := selectVolumes(o.Manifest, o.Volumes)
+	if err != nil {
+		return nil, err
+	}
+	rp.Volumes = sel
+	sub := *o.Manifest
+	sub.Volumes = sel
+	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "verify"})
+	var bad []string
+	for _, c := range archive.Verify(ctx, o.BackupPath, &sub, o.Safety) {
+		if c.Err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", c.Archive, c.Err))
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%w, nothing was changed: %s", ErrVerify, strings.Join(bad, "; "))
+	}
+	for _, v := range sel {
+		if _, err := eng.Volume(ctx, v.Name); errors.Is(err, compose.ErrNotFound) {
+			rp.Create = append(rp.Create, v.Name)
+		} else if err != nil {
+			return nil, fmt.Errorf("inspect volume %s: %w", v.Name, err)
+		}
+	}
+	img, err := eng.HelperImage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !img.CanRun {
+		return nil, fmt.Errorf("restore runs a helper container with this plugin's own binary to empty each volume first, and that is not possible here: %s", img.Reason)
+	}
+	rp.image = img
+	containers, err := eng.Containers(ctx, o.Project.Name)
+	if err != nil {
+		return nil, err
+	}
+	rp.Containers = containers
+	services := servicesUsing(o.Project, sel)
+	running := compose.Running(containers)
+	var stop []string
+	for _, s := range services {
+		if len(running[s]) > 0 {
+			stop = append(stop, s)
+		}
+	}
+	start := levels(o.Project, stop)
+	for i := len(start) - 1; i >= 0; i-- {
+		rp.StopOrder = append(rp.StopOrder, start[i])
+	}
+	return rp, nil
+}
+
+// selectVolumes picks the named volumes (engine name or compose key) from
+// the manifest.
+func selectVolumes(m *archive.Manifest, names []string) ([]archive.Volume, error) {
+	if len(names) == 0 {
+		return m.Volumes, nil
+	}
+	var out []archive.Volume
+	for _, n := range names {
+		i := slices.IndexFunc(m.Volumes, func(v archive.Volume) bool { return v.Name == n || v.Key == n })
+		if i < 0 {
+			var have []string
+			for _, v := range m.Volumes {
+				have = append(have, v.Name)
+			}
+			return nil, fmt.Errorf("%w: volume %q is not in backup %s (it has: %s)", ErrUsage, n, m.ID, strings.Join(have, ", "))
+		}
+		if !slices.ContainsFunc(out, func(v archive.Volume) bool { return v.Name == m.Volumes[i].Name }) {
+			out = append(out, m.Volumes[i])
+		}
+	}
+	return out, nil
+}
+
+// ErrUsage marks errors in what the caller asked for (exit code 2).
+var ErrUsage = errors.New("invalid request")
+
+// servicesUsing returns the services that mount one of vols, plus every
+// service that depends on them (directly or not): those must not run while
+// the data under them is replaced.
+func servicesUsing(p *types.Project, vols []archive.Volume) []string {
+	names := map[string]bool{}
+	for _, v := range vols {
+		names[v.Name] = true
+	}
+	set := map[string]bool{}
+	for name, svc := range p.Services {
+		for _, m := range svc.Volumes {
+			if m.Type != types.VolumeTypeVolume || m.Source == "" {
+				continue
+			}
+			cfg := p.Volumes[m.Source]
+			vn := cfg.Name
+			if vn == "" {
+				vn = p.Name + "_" + m.Source
+			}
+			if names[vn] {
+				set[name] = true
+			}
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for name, svc := range p.Services {
+			if set[name] {
+				continue
+			}
+			for dep := range svc.DependsOn {
+				if set[dep] {
+					set[name], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	var out []string
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// RestoreResult is what a restore did.
+type RestoreResult struct {
+	Started, Finished time.Time
+	Volumes           []string
+	Stopped           []string
+	Downtime          time.Duration
+}
+
+// Restore replaces the contents of the planned volumes with the backup's,
+// with the services using them stopped; they are restarted on every path.
+func Restore(ctx context.Context, eng Engine, o RestoreOptions, rp *RestorePlan) (res *RestoreResult, err error) {
+	res = &RestoreResult{Started: time.Now().UTC()}
+	defer func() { res.Finished = time.Now().UTC() }()
+	var stopList []string
+	for _, l := range rp.StopOrder {
+		stopList = append(stopList, l...)
+	}
+	lc := &compose.Lifecycle{Engine: eng, Project: o.Project, Timeouts: o.Timeouts, Reporter: o.Reporter, Hooks: o.Hooks}
+	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "stop"})
+	if stopList == nil {
+		stopList = []string{}
+	}
+	stopped, stopErr := lc.Stop(ctx, rp.Containers, stopList)
+	defer func() {
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "start"})
+		restartErr := stopped.Restart(ctx)
+		res.Stopped = stopped.Services()
+		if first := stopped.FirstStop(); !first.IsZero() {
+			res.Downtime = time.Since(first)
+		}
+		err = errors.Join(err, restartErr)
+	}()
+	if stopErr != nil {
+		return res, stopErr
+	}
+	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "restore"})
+	for _, v := range rp.Volumes {
+		if slices.Contains(rp.Create, v.Name) {
+			if err := eng.CreateVolume(ctx, VolumeInfo{Name: v.Name, Driver: v.Driver, Options: v.DriverOpts, Labels: v.Labels}); err != nil {
+				return res, err
+			}
+		}
+		if err := restoreVolume(ctx, eng, o, rp.image.Ref, v); err != nil {
+			return res, fmt.Errorf("restore %s: %w", v.Name, err)
+		}
+		res.Volumes = append(res.Volumes, v.Name)
+	}
+	return res, nil
+}
+
+func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image string, v archive.Volume) (err error) {
+	id, err := eng.CreateHelper(ctx, HelperSpec{
+		Image: image, Project: o.Project.Name, KeepLogs: true,
+		Mounts: []Mount{{Volume: v.Name, Target: "/v"}},
+		Cmd:    []string{"/autobackup", "__helper", "wipe", "/v"},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		err = errors.Join(err, eng.RemoveHelper(rctx, id))
+	}()
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: v.TarBytes})
+	code, out, err := eng.RunHelper(ctx, id)
+	if err != nil {
+		return fmt.Errorf("empty the volume: %w", err)
+	}
+	if code != 0 {
+		return fmt.Errorf("empty the volume: helper exited with code %d: %s", code, out)
+	}
+	src, err := archive.OpenVolume(o.BackupPath, v)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	pr, pw := io.Pipe()
+	counted := &countingReader{r: pr, report: func(n int64) {
+		progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: v.Name, Bytes: n, Total: v.TarBytes})
+	}}
+	go func() {
+		// Defence in depth: the archive was verified, but refuse again
+		// entry by entry while streaming in case the file changed since.
+		pw.CloseWithError(archive.Sanitize(ctx, pw, src, o.Safety))
+	}()
+	if err := eng.CopyTo(ctx, id, "/v", counted); err != nil {
+		pr.CloseWithError(err)
+		return fmt.Errorf("write into the volume: %w", err)
+	}
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: counted.n, Total: v.ArchiveBytes})
+	return nil
+}
+
+type countingReader struct {
+	r      io.Reader
+	n      int64
+	last   time.Time
+	report func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if now := time.Now(); now.Sub(c.last) > 100*time.Millisecond {
+		c.last = now
+		c.report(c.n)
+	}
+	return n, err
+}
