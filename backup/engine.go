@@ -60,4 +60,21 @@ type Engine interface {
 	RunHelper(ctx context.Context, id string) (code int, output string, err error)
 	// RemoveHelper removes a helper; removing a missing one is not an error.
 	RemoveHelper(ctx context.Context, id string) error
+	Execer
+}
+
+// ExecSpec is a command to run in a running container.
+type ExecSpec struct {
+	Cmd        []string
+	User       string
+	Privileged bool
+	WorkingDir string
+	Env        []string
+}
+
+// Execer runs commands in containers (hooks).
+type Execer interface {
+	// Exec runs spec in the container and returns its exit code and the
+	// tail of its combined output.
+	Exec(ctx context.Context, id string, spec ExecSpec) (code int, output string, err error)
 }

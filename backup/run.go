@@ -27,10 +27,11 @@ type Options struct {
 	Reporter    progress.Reporter
 	ToolVersion string
 	Hooks       compose.Hooks
-	Keep        map[string]string // services not to stop, with the reason
-	SkipVolumes map[string]string // volume keys not to back up, with the reason
-	Now         func() time.Time  // for tests; time.Now when nil
-	LastSizes   map[string]int64  // uncompressed size per volume at the last backup, for progress ETAs
+	Keep        map[string]string                 // services not to stop, with the reason
+	Services    map[string]compose.ServiceOptions // x-autobackup per service (pre/post hooks)
+	SkipVolumes map[string]string                 // volume keys not to back up, with the reason
+	Now         func() time.Time                  // for tests; time.Now when nil
+	LastSizes   map[string]int64                  // uncompressed size per volume at the last backup, for progress ETAs
 }
 
 // Result is what a run did. It is returned even when the run failed, as
@@ -100,6 +101,9 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	if _, err := archive.CleanPartials(o.Dir, 0); err != nil {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Message: "remove leftovers of an earlier interrupted run: " + err.Error()})
 	}
+	if err := runServiceHooks(ctx, eng, o, containers, false); err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+	}
 	pending, err := archive.Begin(o.Dir, res.ID)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
@@ -151,6 +155,15 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	restarted = true
 	if first := stopped.FirstStop(); !first.IsZero() {
 		res.Downtime = time.Since(first)
+	}
+	if restartErr == nil {
+		// Post hooks run with services back; a failure fails the run but
+		// leaves the services up and the backup in place.
+		if after, err := eng.Containers(ctx, p.Name); err != nil {
+			restartErr = err
+		} else if err := runServiceHooks(ctx, eng, o, after, true); err != nil {
+			restartErr = err
+		}
 	}
 	m := &archive.Manifest{
 		FormatVersion:   archive.FormatVersion,

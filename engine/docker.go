@@ -32,6 +32,7 @@ import (
 const (
 	LabelHelper  = "io.docker-autobackup.helper"
 	LabelProject = "io.docker-autobackup.project"
+	LabelStaging = "io.docker-autobackup.staging"
 	helperRepo   = "docker-autobackup-helper"
 	helperBinary = "/autobackup"
 )
@@ -369,4 +370,85 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// Exec runs a command in a running container, like `docker exec`, and
+// returns its exit code and the last 2 kB of its output.
+func (d *Docker) Exec(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error) {
+	created, err := d.api.ContainerExecCreate(ctx, id, container.ExecOptions{
+		Cmd: spec.Cmd, User: spec.User, Privileged: spec.Privileged, WorkingDir: spec.WorkingDir, Env: spec.Env,
+		AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return -1, "", notFound(err)
+	}
+	att, err := d.api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return -1, "", err
+	}
+	defer att.Close()
+	tail := &tailBuffer{max: 2048}
+	done := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(tail, tail, att.Reader)
+		done <- err
+	}()
+	select {
+	case <-ctx.Done():
+		return -1, tail.String(), ctx.Err()
+	case err := <-done:
+		if err != nil {
+			return -1, tail.String(), err
+		}
+	}
+	ins, err := d.api.ContainerExecInspect(ctx, created.ID)
+	if err != nil {
+		return -1, tail.String(), err
+	}
+	return ins.ExitCode, tail.String(), nil
+}
+
+// tailBuffer keeps the last max bytes written.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return strings.TrimSpace(string(t.buf)) }
+
+// CleanProject removes the helper containers and staging volumes labelled
+// as ours for project, and returns what it removed.
+func (d *Docker) CleanProject(ctx context.Context, project string) ([]string, error) {
+	var removed []string
+	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", LabelHelper+"=true"), filters.Arg("label", LabelProject+"="+project))})
+	if err != nil {
+		return nil, fmt.Errorf("list helper containers: %w", err)
+	}
+	for _, c := range list {
+		if err := d.RemoveHelper(ctx, c.ID); err != nil {
+			return removed, err
+		}
+		removed = append(removed, "helper container "+shortID(c.ID))
+	}
+	vols, err := d.api.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", LabelStaging+"=true"), filters.Arg("label", LabelProject+"="+project))})
+	if err != nil {
+		return removed, fmt.Errorf("list staging volumes: %w", err)
+	}
+	for _, v := range vols.Volumes {
+		if err := d.api.VolumeRemove(ctx, v.Name, true); err != nil && !errdefs.IsNotFound(err) {
+			return removed, fmt.Errorf("remove staging volume %s: %w", v.Name, err)
+		}
+		removed = append(removed, "staging volume "+v.Name)
+	}
+	return removed, nil
 }

@@ -23,6 +23,8 @@ type projectEnv struct {
 	State     *state.File
 	Settings  state.Resolved
 	BackupDir string // absolute
+	Ext       *compose.Extensions
+	Compose   state.Settings // project-level x-autobackup defaults
 }
 
 // loadProject loads the compose project and its autobackup.toml. A
@@ -39,7 +41,15 @@ func loadProject(ctx context.Context, g *globalOptions) (*projectEnv, error) {
 		return nil, err
 	}
 	env.State = f
-	env.Settings = f.Settings.Resolve(state.Settings{})
+	if env.Ext, err = compose.ParseExtensions(p); err != nil {
+		return nil, err
+	}
+	if env.Ext.Project != nil {
+		if env.Compose, err = state.SettingsFromMap(env.Ext.Project, env.Dir); err != nil {
+			return nil, fmt.Errorf("%w: top-level %s: %w", compose.ErrInvalidProject, compose.ExtensionKey, err)
+		}
+	}
+	env.Settings = f.Settings.Resolve(env.Compose)
 	env.BackupDir = env.Settings.BackupDir(env.Dir)
 	if !filepath.IsAbs(env.BackupDir) {
 		if env.BackupDir, err = filepath.Abs(env.BackupDir); err != nil {
@@ -53,6 +63,28 @@ func loadProject(ctx context.Context, g *globalOptions) (*projectEnv, error) {
 func (e *projectEnv) timeouts() compose.Timeouts {
 	s := e.Settings
 	return compose.Timeouts{Stop: s.StopTimeout, Start: s.StartTimeout, Health: s.HealthTimeout, Poll: s.PollInterval}
+}
+
+// keep returns the services configured not to be stopped, with the reason.
+func (e *projectEnv) keep() map[string]string {
+	out := map[string]string{}
+	for name, o := range e.Ext.Services {
+		if !o.Stop {
+			out[name] = "x-autobackup stop: false"
+		}
+	}
+	return out
+}
+
+// skipVolumes returns the volume keys configured not to be backed up.
+func (e *projectEnv) skipVolumes() map[string]string {
+	out := map[string]string{}
+	for key, o := range e.Ext.Volumes {
+		if o.Skip {
+			out[key] = "x-autobackup skip: true"
+		}
+	}
+	return out
 }
 
 // relPath shows path relative to the project directory when it is inside.

@@ -89,7 +89,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	ro := backup.RestoreOptions{
 		Project: env.Project, BackupPath: path, Manifest: m, Volumes: o.volumes,
 		Safety:   archive.SafetyOptions{AllowDevices: o.allowDevices},
-		Timeouts: env.timeouts(), Reporter: pr,
+		Timeouts: env.timeouts(), Reporter: pr, Hooks: backup.LifecycleHooks(eng),
 	}
 	rp, err := backup.PlanRestore(ctx, eng, ro)
 	if err != nil {

@@ -72,6 +72,7 @@ directory, or select the project like docker compose does (-f, -p, ...).`,
 		newListCommand(dockerCli, g),
 		newVerifyCommand(dockerCli, g),
 		newRestoreCommand(dockerCli, g),
+		newCleanCommand(dockerCli, g),
 		newVersionCommand(dockerCli),
 	)
 	for _, c := range cmd.Commands() {

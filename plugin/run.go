@@ -27,6 +27,7 @@ type runOptions struct {
 	dryRun      bool
 	quiet       bool
 	lockTimeout time.Duration
+	ifOlder     time.Duration
 }
 
 func newRunCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -46,6 +47,7 @@ everything else goes to stderr, so id=$(docker autobackup run) works.`,
 	f.StringVar(&o.tag, "tag", "", "Label the backup, e.g. pre-upgrade")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Print the plan and change nothing")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Print only the backup ID")
+	f.DurationVar(&o.ifOlder, "if-older-than", 0, "Skip (exit 0, print the last ID) when a successful backup is more recent than this, e.g. 1h")
 	f.DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish (default from settings: 0, fail at once)")
 	return cmd
 }
@@ -98,6 +100,15 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	if o.dryRun {
 		return printPlan(ctx, dockerCli.Out(), eng, env)
 	}
+	if o.ifOlder > 0 {
+		if id, age, ok := recentBackup(env, time.Now()); ok && age < o.ifOlder {
+			if !o.quiet {
+				fmt.Fprintf(stderr, "autobackup: last successful backup %s is %s old (< %s); skipping\n", id, age.Round(time.Second), o.ifOlder)
+			}
+			_, err := fmt.Fprintln(dockerCli.Out(), id)
+			return err
+		}
+	}
 	lockTimeout := env.Settings.LockTimeout
 	if o.lockTimeout >= 0 {
 		lockTimeout = o.lockTimeout
@@ -116,11 +127,15 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 		Project:     env.Project,
 		Dir:         env.BackupDir,
 		Tag:         o.tag,
-		Level:       env.Settings.CompressionLevel,
+		Level:       zstdLevel(env.Settings.CompressionLevel),
 		Timeouts:    env.timeouts(),
 		Reporter:    pr,
 		ToolVersion: autobackup.Version(),
 		LastSizes:   lastSizes(env.BackupDir),
+		Keep:        env.keep(),
+		SkipVolumes: env.skipVolumes(),
+		Services:    env.Ext.Services,
+		Hooks:       backup.LifecycleHooks(eng),
 	})
 	if runErr != nil && ctx.Err() != nil {
 		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(ctx))
@@ -177,6 +192,39 @@ func recordRun(env *projectEnv, o runOptions, res *backup.Result, runErr error, 
 	})
 }
 
+// recentBackup returns the newest complete successful backup and its age,
+// judged by its manifest (the files must still be there).
+func recentBackup(env *projectEnv, now time.Time) (string, time.Duration, bool) {
+	entries, err := archive.List(env.BackupDir)
+	if err != nil {
+		return "", 0, false
+	}
+	for _, e := range entries {
+		if e.Manifest == nil {
+			continue
+		}
+		if b, ok := env.State.FindBackup(e.ID); ok && b.Status != state.StatusSuccess {
+			continue
+		}
+		return e.ID, now.Sub(e.Manifest.Started), true
+	}
+	return "", 0, false
+}
+
+// zstdLevel maps the compression_level setting (1 fastest, 2 default,
+// 3 better, 4 best) to the zstd level the archive package takes.
+func zstdLevel(setting int) int {
+	switch setting {
+	case 1:
+		return 1
+	case 3:
+		return 6
+	case 4:
+		return 10
+	}
+	return 3
+}
+
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -187,7 +235,7 @@ func printPlan(ctx context.Context, w io.Writer, eng backup.Engine, env *project
 	if err != nil {
 		return err
 	}
-	plan, err := backup.MakePlan(env.Project, containers, nil, nil)
+	plan, err := backup.MakePlan(env.Project, containers, env.keep(), env.skipVolumes())
 	if err != nil {
 		return err
 	}
@@ -229,6 +277,9 @@ func printPlan(ctx context.Context, w io.Writer, eng backup.Engine, env *project
 	}
 	fmt.Fprintf(w, "  stop order:  %s\n", orderString(plan.StopOrder))
 	fmt.Fprintf(w, "  start order: %s\n", orderString(plan.StartOrder))
+	for svc, why := range plan.Kept {
+		fmt.Fprintf(w, "  kept running: %s (%s)\n", svc, why)
+	}
 	if len(plan.NotRunning) > 0 {
 		fmt.Fprintf(w, "  left alone (not running): %s\n", strings.Join(plan.NotRunning, ", "))
 	}
