@@ -66,11 +66,7 @@ func MakePlan(project *types.Project, containers []compose.Container, kept, skip
 					if !declared {
 						return nil, fmt.Errorf("service %s mounts volume %q, which is not declared under the top-level volumes key", name, v.Source)
 					}
-					volName := cfg.Name
-					if volName == "" {
-						volName = project.Name + "_" + v.Source
-					}
-					pv = &PlannedVolume{Key: v.Source, Name: volName, External: bool(cfg.External)}
+					pv = &PlannedVolume{Key: v.Source, Name: volumeName(project, v.Source), External: bool(cfg.External)}
 					if reason, skip := skipVolumes[v.Source]; skip {
 						pv.Skip = reason
 					}
@@ -110,6 +106,20 @@ func MakePlan(project *types.Project, containers []compose.Container, kept, skip
 		p.StopOrder = append(p.StopOrder, p.StartOrder[i])
 	}
 	return p, nil
+}
+
+// volumeName is the engine's name of the volume declared under key, as
+// compose names it: its name:, else the key for an external volume, else
+// <project>_<key>. Loaded projects always have the name filled in.
+func volumeName(p *types.Project, key string) string {
+	cfg := p.Volumes[key]
+	switch {
+	case cfg.Name != "":
+		return cfg.Name
+	case bool(cfg.External):
+		return key
+	}
+	return p.Name + "_" + key
 }
 
 // levels groups services by dependency depth: level 0 has no dependencies

@@ -139,12 +139,7 @@ func servicesUsing(p *types.Project, vols []archive.Volume) []string {
 			if m.Type != types.VolumeTypeVolume || m.Source == "" {
 				continue
 			}
-			cfg := p.Volumes[m.Source]
-			vn := cfg.Name
-			if vn == "" {
-				vn = p.Name + "_" + m.Source
-			}
-			if names[vn] {
+			if names[volumeName(p, m.Source)] {
 				set[name] = true
 			}
 		}

@@ -142,7 +142,7 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		if info, ok := infos[v.Name]; ok {
 			av.Driver, av.DriverOpts, av.Labels = info.Driver, info.Options, info.Labels
 		}
-		if err := snapshotVolume(ctx, eng, o, img.Ref, pending, &av, o.LastSizes[v.Name]); err != nil {
+		if err := snapshotVolume(ctx, eng, o, img.Ref, pending, &av, infos[v.Name], o.LastSizes[v.Name]); err != nil {
 			return res, err
 		}
 		res.Volumes = append(res.Volumes, av)
@@ -235,7 +235,7 @@ func serviceImages(ctx context.Context, eng Engine, containers []compose.Contain
 // snapshotVolume copies one volume into the pending backup through a
 // helper container that is created with the volume mounted read-only and
 // never started. The helper is removed on every path.
-func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, v *archive.Volume, expected int64) (err error) {
+func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, v *archive.Volume, before VolumeInfo, expected int64) (err error) {
 	id, err := eng.CreateHelper(ctx, HelperSpec{Image: image, Project: o.Project.Name, Mounts: []Mount{{Volume: v.Name, Target: "/v", ReadOnly: true}}})
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", v.Name, err)
@@ -248,6 +248,16 @@ func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pe
 			err = errors.Join(err, rerr)
 		}
 	}()
+	// The engine silently creates a missing volume when a container mounts
+	// it: make sure this is still the volume inspected before the stop, or
+	// we would archive an empty tree and call it a backup.
+	now, err := eng.Volume(ctx, v.Name)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", v.Name, err)
+	}
+	if now.CreatedAt != before.CreatedAt {
+		return fmt.Errorf("snapshot %s: the volume was removed during the backup (the engine re-created it empty at %s; remove it with `docker volume rm %s` if it should not exist)", v.Name, now.CreatedAt, v.Name)
+	}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: expected})
 	rc, err := eng.CopyFrom(ctx, id, "/v/.")
 	if err != nil {

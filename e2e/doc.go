@@ -20,7 +20,7 @@
 //		if r.Code != 0 {
 //			t.Fatalf("docker autobackup run: %v", r)
 //		}
-//		evs := ev.Stop(t)
+//		evs := ev.Stop()
 //		if !Before(evs, "app", "stop", "db", "stop") { … }
 //	}
 //

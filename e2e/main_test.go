@@ -9,9 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
-
 	"testing"
+	"time"
 )
 
 // testImage is the image fixtures run; scripts/build-images.sh builds it.
@@ -29,10 +28,10 @@ var (
 // Compose v2, and the busybox test image. Without a Docker engine it skips
 // the package (exit 0) unless CI=true.
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(setup(m))
 }
 
-func run(m *testing.M) int {
+func setup(m *testing.M) int {
 	ci := os.Getenv("CI") == "true"
 	// skip ends the package early: a message and exit 0 on a laptop, a
 	// failure in CI, where a silently skipped e2e suite would hide breakage.
@@ -54,7 +53,7 @@ func run(m *testing.M) int {
 		return skip("no docker CLI on PATH")
 	}
 	if out, err := setupOutput(30*time.Second, "", "docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
-		return skip("no Docker engine answers 'docker info': %v\n%s", err, out)
+		return skip("no Docker engine answers 'docker info': %v: %s", err, strings.TrimSpace(out))
 	}
 
 	wd, err := os.Getwd()

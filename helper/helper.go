@@ -28,6 +28,8 @@ func Main(args []string, stderr io.Writer) int {
 			break
 		}
 		err = Wipe(args[3])
+	case "sync":
+		err = SyncMain(args[3:], os.Stdout)
 	default:
 		err = fmt.Errorf("unknown helper command %q", args[2])
 	}

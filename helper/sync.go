@@ -1,0 +1,1002 @@
+package helper
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The staged snapshot (issue 6) keeps a mirror of each volume in a staging
+// volume. Sync brings the mirror up to date: once while the services run
+// (the pre-copy) and once more after they stopped (the delta-sync). Only the
+// second pass counts as downtime, so it must not read unchanged files, yet its
+// result must equal a full copy taken when it finishes.
+//
+// Deciding "unchanged" without reading: the index remembers, per regular
+// file, the source's inode, size, mtime, type and ctime as seen when the file
+// was last copied. Size, mtime and inode are under the application's control
+// (a same-size rewrite followed by utimes keeps them), ctime is not: every
+// change to an inode moves its ctime to "now". So a file is trusted only when
+// its ctime is older than the start of the sync that produced the index (and
+// older than --since if the caller passes an earlier moment). Anything written
+// after that start, even while we were copying it, has a newer ctime.
+
+// ctimeSlack widens the ctime window: the kernel stamps ctime from a coarse
+// clock that may lag the fine clock behind time.Now by a tick, and some
+// filesystems keep only whole seconds. Files changed within this slack before
+// the window get copied once more, which is cheap; missing one is not.
+const ctimeSlack = time.Second
+
+// defaultWorkers is how many file contents are copied at once. Small files
+// gain from overlapping syscalls, large ones from overlapping I/O; more than
+// a few only fight over the disk.
+const defaultWorkers = 4
+
+// tmpPrefix names the temporary files Sync creates in the mirror before
+// renaming them into place. Leftovers of a killed run are not in the source,
+// so the next run deletes them like any other stray entry.
+const tmpPrefix = ".autobackup-sync-"
+
+// SyncOptions tunes Sync.
+type SyncOptions struct {
+	// Since is the start of the previous pass the caller knows about: files
+	// whose source ctime is not older than Since are copied again even if
+	// the index says they are unchanged. The zero value relies on the start
+	// time stored in the index alone, which is always safe; an explicit Since
+	// can only make the pass more careful (the earlier of both is used).
+	Since time.Time
+	// IndexPath is where the index is read and written. It must lie outside
+	// both trees. Empty means no index: every regular file is copied.
+	IndexPath string
+	// Workers copying file contents in parallel; 0 means a small default.
+	Workers int
+
+	// Test hooks.
+	afterCopy func(rel string) // called after a file's content was copied
+	notRoot   bool             // behave as an unprivileged user
+}
+
+// SyncStats reports one Sync pass. It is printed as JSON by `__helper sync`.
+type SyncStats struct {
+	Files       int   `json:"files"`        // regular files in the source
+	Dirs        int   `json:"dirs"`         // directories below the source root
+	Symlinks    int   `json:"symlinks"`     // symbolic links in the source
+	Special     int   `json:"special"`      // FIFOs and device nodes in the source
+	Copied      int   `json:"copied"`       // files whose content was copied
+	CopiedBytes int64 `json:"copied_bytes"` // bytes of content copied
+	Linked      int   `json:"linked"`       // hard links (re)made in the mirror
+	Created     int   `json:"created"`      // directories, symlinks, FIFOs, devices created
+	Deleted     int   `json:"deleted"`      // mirror entries removed (a directory counts once)
+	MetaUpdated int   `json:"meta_updated"` // entries whose owner, mode or times were fixed
+	Vanished    int   `json:"vanished"`     // source entries gone or replaced while reading
+	Skipped     int   `json:"skipped"`      // sockets, which no archive can hold
+	// Index is "ok", "missing", "invalid" or "none" (no IndexPath).
+	Index string `json:"index"`
+	// Started is when the pass started, by the clock of the machine holding
+	// the files: the right --since for the pass after next.
+	Started  int64         `json:"started_unix_nano"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+const syncUsage = "usage: __helper sync [--since UNIXNANO] [--index PATH] SRC DST"
+
+// SyncMain runs `__helper sync` with the arguments after "sync". It prints
+// the stats as one JSON line on stdout, also when the pass failed, as long as
+// the pass ran at all.
+func SyncMain(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	since := fs.Int64("since", 0, "unix nanoseconds")
+	index := fs.String("index", "", "index file outside SRC and DST")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w; %s", err, syncUsage)
+	}
+	if fs.NArg() != 2 {
+		return errors.New(syncUsage)
+	}
+	opts := SyncOptions{IndexPath: *index}
+	if *since != 0 {
+		opts.Since = time.Unix(0, *since)
+	}
+	stats, err := Sync(fs.Arg(0), fs.Arg(1), opts)
+	if stats.Started != 0 {
+		if jerr := json.NewEncoder(stdout).Encode(stats); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	return err
+}
+
+// Sync makes dst an exact mirror of src: regular files, directories,
+// symlinks, hard links, FIFOs and (as root) device nodes, with mode, numeric
+// owner (as root) and nanosecond mtimes; sockets are skipped. Entries of dst
+// absent from src are deleted. Symlinks are never followed, in either tree.
+// Unchanged regular files are recognised from the index without being read;
+// see the comment at the top of this file for the rule.
+//
+// Errors about single entries do not stop the pass: the rest is synced, the
+// index records what is known to be in sync, and the joined errors are
+// returned. The mirror is flushed to disk (syncfs) before the index is
+// written; an index only ever describes data that is on disk.
+func Sync(src, dst string, opts SyncOptions) (SyncStats, error) {
+	start := time.Now()
+	s := &syncer{
+		src:   src,
+		dst:   dst,
+		opts:  opts,
+		root:  os.Getuid() == 0 && !opts.notRoot,
+		next:  make(map[string]indexEntry),
+		links: make(map[devIno]string),
+	}
+	s.stats.Started = start.UnixNano()
+	s.stats.Index = "none"
+	if err := checkSyncPaths(src, dst, opts.IndexPath); err != nil {
+		return s.stats, err
+	}
+	var srcSt, dstSt unix.Stat_t
+	if err := unix.Lstat(src, &srcSt); err != nil {
+		return s.stats, fmt.Errorf("source %s: %w", src, err)
+	}
+	if !isType(&srcSt, unix.S_IFDIR) {
+		return s.stats, fmt.Errorf("source %s: not a directory", src)
+	}
+	err := unix.Lstat(dst, &dstSt)
+	if errors.Is(err, unix.ENOENT) {
+		if err = os.MkdirAll(dst, 0o700); err == nil {
+			s.wrote.Store(true)
+			err = unix.Lstat(dst, &dstSt)
+		}
+	}
+	if err != nil {
+		return s.stats, fmt.Errorf("destination %s: %w", dst, err)
+	}
+	if !isType(&dstSt, unix.S_IFDIR) {
+		return s.stats, fmt.Errorf("destination %s: not a directory", dst)
+	}
+
+	if opts.IndexPath != "" {
+		idx, status := readIndex(opts.IndexPath)
+		s.stats.Index = status
+		s.old = idx.entries
+		s.since = idx.started
+		if !opts.Since.IsZero() && opts.Since.UnixNano() < s.since {
+			s.since = opts.Since.UnixNano()
+		}
+		s.since -= int64(ctimeSlack)
+		// From here on the mirror may change; an index left behind by a
+		// run that dies half-way would vouch for files never flushed.
+		if status != "missing" {
+			if err := removeDurably(opts.IndexPath); err != nil {
+				return s.stats, fmt.Errorf("index: %w", err)
+			}
+		}
+	}
+
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = defaultWorkers
+	}
+	s.jobs = make(chan copyJob, 256)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range s.jobs {
+				s.copyFile(j.rel, &j.st)
+			}
+		})
+	}
+	s.ensureWritable(dst, &dstSt)
+	s.walkDir("", false)
+	close(s.jobs)
+	wg.Wait()
+	s.makeLinks()
+	s.dirs = append(s.dirs, dirJob{rel: "", st: srcSt})
+	s.applyDirMeta()
+
+	if s.wrote.Load() {
+		if err := syncFS(dst); err != nil {
+			s.fail("", fmt.Errorf("flush %s: %w", dst, err))
+			s.stats.Duration = time.Since(start)
+			return s.stats, s.err()
+		}
+	}
+	if opts.IndexPath != "" {
+		if err := writeIndex(opts.IndexPath, index{started: s.stats.Started, entries: s.next}); err != nil {
+			s.fail("", fmt.Errorf("index: %w", err))
+		}
+	}
+	s.stats.Duration = time.Since(start)
+	return s.stats, s.err()
+}
+
+type devIno struct{ dev, ino uint64 }
+
+type copyJob struct {
+	rel string
+	st  unix.Stat_t
+}
+
+type linkJob struct {
+	rel, primary string
+	st           unix.Stat_t
+}
+
+type dirJob struct {
+	rel string
+	st  unix.Stat_t
+}
+
+type syncer struct {
+	src, dst string
+	opts     SyncOptions
+	root     bool
+	since    int64                 // ctime (ns) from which index entries are not trusted
+	old      map[string]indexEntry // read-only after start
+	links    map[devIno]string     // walker only: source inode -> first path seen
+	pending  []linkJob             // walker only
+	dirs     []dirJob              // walker only, post-order
+	jobs     chan copyJob
+	wrote    atomic.Bool
+	tmpSeq   atomic.Uint64
+
+	mu    sync.Mutex // guards the fields below once workers run
+	next  map[string]indexEntry
+	stats SyncStats
+	errs  []error
+	nerr  int
+}
+
+func (s *syncer) srcPath(rel string) string { return joinRel(s.src, rel) }
+func (s *syncer) dstPath(rel string) string { return joinRel(s.dst, rel) }
+
+func joinRel(root, rel string) string {
+	if rel == "" {
+		return root
+	}
+	return root + "/" + rel
+}
+
+const maxErrs = 20
+
+func (s *syncer) fail(rel string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nerr++
+	if len(s.errs) < maxErrs {
+		if rel != "" {
+			err = fmt.Errorf("%q: %w", rel, err)
+		}
+		s.errs = append(s.errs, err)
+	}
+}
+
+func (s *syncer) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	errs := s.errs
+	if s.nerr > len(errs) {
+		errs = append(errs[:len(errs):len(errs)], fmt.Errorf("and %d more errors", s.nerr-len(errs)))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *syncer) count(f func(*SyncStats)) {
+	s.mu.Lock()
+	f(&s.stats)
+	s.mu.Unlock()
+}
+
+func (s *syncer) record(rel string, st *unix.Stat_t) {
+	s.mu.Lock()
+	s.next[rel] = entryOf(st)
+	s.mu.Unlock()
+}
+
+// walkDir syncs the contents of directory rel, whose mirror exists as a real
+// directory (fresh: just created, so empty). Directories are handled by the
+// walker itself, file contents are handed to the workers.
+func (s *syncer) walkDir(rel string, fresh bool) {
+	names, err := readDirNames(s.srcPath(rel))
+	if err != nil {
+		if vanished(err) {
+			s.count(func(st *SyncStats) { st.Vanished++ })
+		} else {
+			s.fail(rel, err)
+		}
+		return
+	}
+	type child struct {
+		name string
+		st   unix.Stat_t
+	}
+	children := make([]child, 0, len(names))
+	inSrc := make(map[string]bool, len(names))
+	for _, name := range names {
+		var st unix.Stat_t
+		if err := unix.Lstat(s.srcPath(joinName(rel, name)), &st); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				s.count(func(st *SyncStats) { st.Vanished++ })
+				continue
+			}
+			inSrc[name] = true // unknown state: leave the mirror's copy alone
+			s.fail(joinName(rel, name), err)
+			continue
+		}
+		inSrc[name] = true
+		children = append(children, child{name, st})
+	}
+	sort.Slice(children, func(i, j int) bool { return children[i].name < children[j].name })
+
+	inDst := map[string]bool{}
+	if !fresh {
+		dnames, err := readDirNames(s.dstPath(rel))
+		if err != nil {
+			s.fail(rel, fmt.Errorf("mirror: %w", err))
+			return
+		}
+		for _, name := range dnames {
+			if inSrc[name] {
+				inDst[name] = true
+				continue
+			}
+			if s.remove(joinName(rel, name)) {
+				s.count(func(st *SyncStats) { st.Deleted++ })
+			}
+		}
+	}
+
+	for i := range children {
+		c := &children[i]
+		crel := joinName(rel, c.name)
+		var dst unix.Stat_t
+		have := false
+		if inDst[c.name] {
+			err := unix.Lstat(s.dstPath(crel), &dst)
+			switch {
+			case err == nil:
+				have = true
+			case !errors.Is(err, unix.ENOENT):
+				s.fail(crel, fmt.Errorf("mirror: %w", err))
+				continue
+			}
+		}
+		switch c.st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			s.count(func(st *SyncStats) { st.Dirs++ })
+			s.dir(crel, &c.st, &dst, have)
+		case unix.S_IFREG:
+			s.count(func(st *SyncStats) { st.Files++ })
+			s.file(crel, &c.st, &dst, have)
+		case unix.S_IFLNK:
+			s.count(func(st *SyncStats) { st.Symlinks++ })
+			s.symlink(crel, &c.st, &dst, have)
+		case unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK:
+			s.count(func(st *SyncStats) { st.Special++ })
+			s.special(crel, &c.st, &dst, have)
+		default: // sockets: tar skips them too, and they mean nothing without their server
+			s.count(func(st *SyncStats) { st.Skipped++ })
+			if have {
+				s.remove(crel)
+			}
+		}
+	}
+}
+
+func joinName(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
+}
+
+func (s *syncer) dir(rel string, st, dst *unix.Stat_t, have bool) {
+	if have && !isType(dst, unix.S_IFDIR) {
+		s.remove(rel) // also a symlink: never descend through it
+		have = false
+	}
+	fresh := false
+	if !have {
+		if err := unix.Mkdir(s.dstPath(rel), 0o700); err != nil {
+			s.fail(rel, err)
+			return
+		}
+		s.wrote.Store(true)
+		s.count(func(st *SyncStats) { st.Created++ })
+		fresh = true
+	} else {
+		s.ensureWritable(s.dstPath(rel), dst)
+	}
+	s.walkDir(rel, fresh)
+	s.dirs = append(s.dirs, dirJob{rel: rel, st: *st})
+}
+
+// ensureWritable lets an unprivileged run change a mirror directory whose
+// final mode forbids it; the directory pass puts the mode back.
+func (s *syncer) ensureWritable(path string, st *unix.Stat_t) {
+	if s.root || st.Mode&0o700 == 0o700 {
+		return
+	}
+	if err := unix.Chmod(path, st.Mode&0o7777|0o700); err == nil {
+		s.wrote.Store(true)
+	}
+}
+
+func (s *syncer) file(rel string, st, dst *unix.Stat_t, have bool) {
+	if have && !isType(dst, unix.S_IFREG) {
+		s.remove(rel)
+		have = false
+	}
+	if st.Nlink > 1 {
+		key := devIno{st.Dev, st.Ino}
+		if first, ok := s.links[key]; ok {
+			s.pending = append(s.pending, linkJob{rel: rel, primary: first, st: *st})
+			return
+		}
+		s.links[key] = rel
+	}
+	e, ok := s.old[rel]
+	var dstp *unix.Stat_t
+	if have {
+		dstp = dst
+	}
+	if needsCopy(e, ok, st, dstp, s.since) {
+		s.jobs <- copyJob{rel: rel, st: *st}
+		return
+	}
+	s.fixMeta(rel, st, dst, false)
+	s.record(rel, st)
+}
+
+// needsCopy is the incremental rule: the content of a regular file is copied
+// unless the mirror holds it (dst non-nil, same size and mtime, not linked
+// elsewhere) and the index entry e, taken when it was last copied, still
+// matches the source in inode, size, mtime, type and ctime, with that ctime
+// older than since.
+func needsCopy(e indexEntry, ok bool, st, dst *unix.Stat_t, since int64) bool {
+	if !ok || dst == nil {
+		return true
+	}
+	ctime := st.Ctim.Nano()
+	switch {
+	case e.Ino != st.Ino, e.Size != st.Size, e.Mtime != st.Mtim.Nano(),
+		e.Mode&unix.S_IFMT != st.Mode&unix.S_IFMT, e.Ctime != ctime, ctime >= since:
+		return true
+	case dst.Size != st.Size, dst.Mtim.Nano() != st.Mtim.Nano():
+		return true
+	case st.Nlink == 1 && dst.Nlink != 1: // the mirror's inode is shared with another path
+		return true
+	}
+	return false
+}
+
+// copyFile copies one file's content and metadata to a temporary name next
+// to its destination and renames it into place, so the mirror never holds a
+// partial file under a real name and hard links to the old inode are cut.
+func (s *syncer) copyFile(rel string, lst *unix.Stat_t) {
+	in, err := openSource(s.srcPath(rel))
+	if err != nil {
+		if vanished(err) {
+			s.count(func(st *SyncStats) { st.Vanished++ })
+		} else {
+			s.fail(rel, err)
+		}
+		return
+	}
+	defer in.Close()
+	// What is recorded and applied is the state just before reading: a
+	// write during the copy moves mtime and ctime past it.
+	var st unix.Stat_t
+	if err := unix.Fstat(int(in.Fd()), &st); err != nil {
+		s.fail(rel, err)
+		return
+	}
+	if !isType(&st, unix.S_IFREG) {
+		s.count(func(st *SyncStats) { st.Vanished++ })
+		return
+	}
+	dstPath := s.dstPath(rel)
+	out, tmp, err := s.createTemp(filepath.Dir(dstPath))
+	if err != nil {
+		s.fail(rel, err)
+		return
+	}
+	s.wrote.Store(true)
+	n, err := io.Copy(out, in) // copy_file_range where the kernel can
+	if err == nil {
+		err = s.setFileMeta(out, tmp, &st)
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dstPath)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		s.fail(rel, err)
+		return
+	}
+	s.mu.Lock()
+	s.stats.Copied++
+	s.stats.CopiedBytes += n
+	s.next[rel] = entryOf(&st)
+	s.mu.Unlock()
+	if s.opts.afterCopy != nil {
+		s.opts.afterCopy(rel)
+	}
+}
+
+func openSource(path string) (*os.File, error) {
+	// O_NOATIME keeps the backup from touching atimes (allowed for the owner
+	// and root); O_NONBLOCK keeps a FIFO swapped in since lstat from blocking.
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	fd, err := unix.Open(path, flags|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		fd, err = unix.Open(path, flags, 0)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func (s *syncer) createTemp(dir string) (*os.File, string, error) {
+	for {
+		name := fmt.Sprintf("%s/%s%d-%d", dir, tmpPrefix, os.Getpid(), s.tmpSeq.Add(1))
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		return f, name, err
+	}
+}
+
+func (s *syncer) setFileMeta(f *os.File, path string, st *unix.Stat_t) error {
+	fd := int(f.Fd())
+	if s.root {
+		if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	// After chown: chown clears setuid/setgid.
+	if err := unix.Fchmod(fd, st.Mode&0o7777); err != nil {
+		return err
+	}
+	return setTimes(path, st)
+}
+
+func setTimes(path string, st *unix.Stat_t) error {
+	ts := []unix.Timespec{st.Atim, st.Mtim}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// fixMeta applies owner, mode and times of st to the mirror entry at rel
+// whose current state is dst, where they differ. Atimes alone do not count:
+// reading the tree moves them.
+func (s *syncer) fixMeta(rel string, st, dst *unix.Stat_t, times bool) {
+	path := s.dstPath(rel)
+	link := isType(st, unix.S_IFLNK)
+	changed := false
+	chowned := false
+	if s.root && (dst.Uid != st.Uid || dst.Gid != st.Gid) {
+		if err := unix.Lchown(path, int(st.Uid), int(st.Gid)); err != nil {
+			s.fail(rel, err)
+			return
+		}
+		changed, chowned = true, true
+	}
+	if !link && (chowned || dst.Mode&0o7777 != st.Mode&0o7777) {
+		if err := unix.Chmod(path, st.Mode&0o7777); err != nil {
+			s.fail(rel, err)
+			return
+		}
+		changed = true
+	}
+	if times && dst.Mtim.Nano() != st.Mtim.Nano() {
+		if err := setTimes(path, st); err != nil {
+			s.fail(rel, err)
+			return
+		}
+		changed = true
+	}
+	if changed {
+		s.wrote.Store(true)
+		s.count(func(st *SyncStats) { st.MetaUpdated++ })
+	}
+}
+
+func (s *syncer) symlink(rel string, st, dst *unix.Stat_t, have bool) {
+	target, err := readlink(s.srcPath(rel))
+	if err != nil {
+		if vanished(err) {
+			s.count(func(st *SyncStats) { st.Vanished++ })
+		} else {
+			s.fail(rel, err)
+		}
+		return
+	}
+	if have && isType(dst, unix.S_IFLNK) {
+		if cur, err := readlink(s.dstPath(rel)); err == nil && cur == target {
+			s.fixMeta(rel, st, dst, true)
+			return
+		}
+	}
+	if have {
+		s.remove(rel)
+	}
+	s.wrote.Store(true)
+	path := s.dstPath(rel)
+	if err := unix.Symlink(target, path); err != nil {
+		s.fail(rel, err)
+		return
+	}
+	s.count(func(st *SyncStats) { st.Created++ })
+	s.createdMeta(rel, path, st)
+}
+
+// createdMeta sets owner, mode (not for symlinks) and times on an entry the
+// walker just created.
+func (s *syncer) createdMeta(rel, path string, st *unix.Stat_t) {
+	if s.root {
+		if err := unix.Lchown(path, int(st.Uid), int(st.Gid)); err != nil {
+			s.fail(rel, err)
+			return
+		}
+	}
+	if !isType(st, unix.S_IFLNK) {
+		if err := unix.Chmod(path, st.Mode&0o7777); err != nil {
+			s.fail(rel, err)
+			return
+		}
+	}
+	if err := setTimes(path, st); err != nil {
+		s.fail(rel, err)
+	}
+}
+
+func (s *syncer) special(rel string, st, dst *unix.Stat_t, have bool) {
+	typ := st.Mode & unix.S_IFMT
+	if have && dst.Mode&unix.S_IFMT == typ && (typ == unix.S_IFIFO || dst.Rdev == st.Rdev) {
+		s.fixMeta(rel, st, dst, true)
+		return
+	}
+	if have {
+		s.remove(rel)
+	}
+	if typ != unix.S_IFIFO && !s.root {
+		s.fail(rel, errors.New("device node: copying it needs root"))
+		return
+	}
+	s.wrote.Store(true)
+	path := s.dstPath(rel)
+	if err := unix.Mknod(path, typ|st.Mode&0o7777, int(st.Rdev)); err != nil {
+		s.fail(rel, err)
+		return
+	}
+	s.count(func(st *SyncStats) { st.Created++ })
+	s.createdMeta(rel, path, st)
+}
+
+// remove deletes the mirror entry at rel, a whole tree if it is a directory.
+// os.RemoveAll does not follow symlinks.
+func (s *syncer) remove(rel string) bool {
+	s.wrote.Store(true)
+	if err := os.RemoveAll(s.dstPath(rel)); err != nil {
+		s.fail(rel, fmt.Errorf("mirror: %w", err))
+		return false
+	}
+	return true
+}
+
+// makeLinks gives every further path of a source inode the mirror inode of
+// its first path, once all contents are in place.
+func (s *syncer) makeLinks() {
+	for _, l := range s.pending {
+		e, ok := s.next[l.primary]
+		if !ok || e.Ino != l.st.Ino {
+			// The first path failed, vanished or was replaced while
+			// copying: this one is no longer its link.
+			s.copyFile(l.rel, &l.st)
+			continue
+		}
+		primary, path := s.dstPath(l.primary), s.dstPath(l.rel)
+		var pst, dst unix.Stat_t
+		if err := unix.Lstat(primary, &pst); err != nil {
+			s.fail(l.rel, err)
+			continue
+		}
+		if err := unix.Lstat(path, &dst); err == nil && dst.Dev == pst.Dev && dst.Ino == pst.Ino {
+			s.record(l.rel, &l.st)
+			continue
+		}
+		s.wrote.Store(true)
+		tmp := fmt.Sprintf("%s/%s%d-%d", filepath.Dir(path), tmpPrefix, os.Getpid(), s.tmpSeq.Add(1))
+		err := os.Link(primary, tmp)
+		if err == nil {
+			if err = os.Rename(tmp, path); err != nil {
+				os.Remove(tmp)
+			}
+		}
+		if err != nil {
+			s.fail(l.rel, err)
+			continue
+		}
+		s.count(func(st *SyncStats) { st.Linked++ })
+		s.record(l.rel, &l.st)
+	}
+}
+
+// applyDirMeta sets owner, mode and mtime of every directory after its
+// contents, deepest first, ending with the root.
+func (s *syncer) applyDirMeta() {
+	for _, d := range s.dirs {
+		var dst unix.Stat_t
+		if err := unix.Lstat(s.dstPath(d.rel), &dst); err != nil {
+			s.fail(d.rel, err)
+			continue
+		}
+		s.fixMeta(d.rel, &d.st, &dst, true)
+	}
+}
+
+// checkSyncPaths refuses trees that contain each other and an index inside
+// either tree (the mirror would delete it, the source would change with it).
+func checkSyncPaths(src, dst, index string) error {
+	a, err := filepath.Abs(src)
+	if err != nil {
+		return err
+	}
+	b, err := filepath.Abs(dst)
+	if err != nil {
+		return err
+	}
+	if within(a, b) || within(b, a) {
+		return fmt.Errorf("source %s and destination %s overlap", src, dst)
+	}
+	if index == "" {
+		return nil
+	}
+	c, err := filepath.Abs(index)
+	if err != nil {
+		return err
+	}
+	if within(c, a) || within(c, b) {
+		return fmt.Errorf("index %s: must be outside %s and %s", index, src, dst)
+	}
+	return nil
+}
+
+// within reports whether path p is dir or below it (both absolute, clean).
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+func isType(st *unix.Stat_t, typ uint32) bool { return st.Mode&unix.S_IFMT == typ }
+
+// vanished reports errors meaning the source entry went away or changed type
+// between listing and reading, as files of running services do. The next
+// pass sees the new state; the final pass runs with services stopped.
+func vanished(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) ||
+		errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EINVAL)
+}
+
+func readDirNames(path string) ([]string, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+func readlink(path string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlink(path, buf)
+		if err != nil {
+			return "", &os.PathError{Op: "readlink", Path: path, Err: err}
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
+// syncFS flushes the filesystem holding dir: one syncfs instead of an
+// fsync per written file.
+func syncFS(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); errors.Is(err, unix.ENOSYS) {
+		unix.Sync()
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// The index file: magic, then uvarint start time and entry count, then per
+// entry the path and the source's inode, size, mtime, ctime and mode; a
+// CRC-32C of everything before it closes the file. Anything that does not
+// check out is treated as no index at all.
+
+const indexMagic = "autobackup-sync-index-1\n"
+
+type indexEntry struct {
+	Ino   uint64
+	Size  int64
+	Mtime int64
+	Ctime int64
+	Mode  uint32
+}
+
+func entryOf(st *unix.Stat_t) indexEntry {
+	return indexEntry{Ino: st.Ino, Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Mode: st.Mode}
+}
+
+type index struct {
+	started int64
+	entries map[string]indexEntry
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+func encodeIndex(idx index) []byte {
+	b := make([]byte, 0, 64+len(idx.entries)*64)
+	b = append(b, indexMagic...)
+	b = binary.AppendVarint(b, idx.started)
+	b = binary.AppendUvarint(b, uint64(len(idx.entries)))
+	paths := make([]string, 0, len(idx.entries))
+	for p := range idx.entries {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		e := idx.entries[p]
+		b = binary.AppendUvarint(b, uint64(len(p)))
+		b = append(b, p...)
+		b = binary.AppendUvarint(b, e.Ino)
+		b = binary.AppendVarint(b, e.Size)
+		b = binary.AppendVarint(b, e.Mtime)
+		b = binary.AppendVarint(b, e.Ctime)
+		b = binary.AppendUvarint(b, uint64(e.Mode))
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+var errBadIndex = errors.New("malformed index")
+
+func decodeIndex(b []byte) (index, error) {
+	if len(b) < len(indexMagic)+4 || !bytes.HasPrefix(b, []byte(indexMagic)) {
+		return index{}, errBadIndex
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return index{}, errBadIndex
+	}
+	r := body[len(indexMagic):]
+	bad := false
+	uv := func() uint64 {
+		v, n := binary.Uvarint(r)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		r = r[n:]
+		return v
+	}
+	sv := func() int64 {
+		v, n := binary.Varint(r)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		r = r[n:]
+		return v
+	}
+	idx := index{started: sv()}
+	count := uv()
+	if bad || count > uint64(len(r)) {
+		return index{}, errBadIndex
+	}
+	idx.entries = make(map[string]indexEntry, count)
+	for range count {
+		n := uv()
+		if bad || n > uint64(len(r)) {
+			return index{}, errBadIndex
+		}
+		p := string(r[:n])
+		r = r[n:]
+		e := indexEntry{Ino: uv(), Size: sv(), Mtime: sv(), Ctime: sv(), Mode: uint32(uv())}
+		if bad {
+			return index{}, errBadIndex
+		}
+		idx.entries[p] = e
+	}
+	if len(r) != 0 {
+		return index{}, errBadIndex
+	}
+	return idx, nil
+}
+
+// readIndex never fails: a missing or unreadable index is an empty one, which
+// makes every file look changed.
+func readIndex(path string) (index, string) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return index{}, "missing"
+	}
+	if err != nil {
+		return index{}, "invalid"
+	}
+	idx, err := decodeIndex(b)
+	if err != nil {
+		return index{}, "invalid"
+	}
+	return idx, "ok"
+}
+
+// writeIndex replaces the index atomically: temp file, fsync, rename, fsync
+// of the directory.
+func writeIndex(path string, idx index) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".index-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(encodeIndex(idx))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return syncDir(dir)
+}
+
+// removeDurably removes path (a file or, if a stray one, an empty directory)
+// and makes the removal durable.
+func removeDurably(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
