@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path"
 	"strings"
 )
 
@@ -14,6 +15,38 @@ import (
 type SafetyOptions struct {
 	// AllowDevices accepts character and block device entries.
 	AllowDevices bool
+}
+
+// Rooted is Sanitize with every accepted entry renamed under root: "./a"
+// becomes "root/a", the root entry "./" becomes "root", and hard link
+// targets move along. Extracting the result into the parent of a volume's
+// mount point applies the archived root's mode, owner and mtime to the
+// mount point itself, which extracting "./" into it does not.
+func Rooted(ctx context.Context, dst io.Writer, src io.Reader, opts SafetyOptions, root string) error {
+	tw := tar.NewWriter(dst)
+	rename := func(h *tar.Header) *tar.Header {
+		c := *h
+		c.Name = underRoot(root, h.Name)
+		if h.Typeflag == tar.TypeLink {
+			c.Linkname = underRoot(root, h.Linkname)
+		}
+		return &c
+	}
+	if _, err := scanTarRename(ctxReader{ctx: ctx, r: src}, tw, opts, ctx.Err, rename); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("write tar end marker: %w", err)
+	}
+	return nil
+}
+
+func underRoot(root, name string) string {
+	clean := path.Clean("/" + name) // entries were checked: no escapes
+	if clean == "/" {
+		return root
+	}
+	return root + clean
 }
 
 // Stats counts what a tar stream holds. Bytes is the total size of the
@@ -78,6 +111,10 @@ func Sanitize(ctx context.Context, dst io.Writer, src io.Reader, opts SafetyOpti
 // scanTar checks src and, if tw is not nil, copies every accepted entry to
 // it. cancelled reports why src stopped early, if it was cancelled.
 func scanTar(src io.Reader, tw *tar.Writer, opts SafetyOptions, cancelled func() error) (Stats, error) {
+	return scanTarRename(src, tw, opts, cancelled, nil)
+}
+
+func scanTarRename(src io.Reader, tw *tar.Writer, opts SafetyOptions, cancelled func() error, rename func(*tar.Header) *tar.Header) (Stats, error) {
 	var st Stats
 	er := &eofReader{r: src}
 	tr := tar.NewReader(er)
@@ -112,7 +149,11 @@ func scanTar(src io.Reader, tw *tar.Writer, opts SafetyOptions, cancelled func()
 		}
 		var w io.Writer = io.Discard
 		if tw != nil {
-			if err := tw.WriteHeader(outputHeader(hdr)); err != nil {
+			out := outputHeader(hdr)
+			if rename != nil {
+				out = rename(out)
+			}
+			if err := tw.WriteHeader(out); err != nil {
 				return st, fmt.Errorf("entry %q: write header: %w", hdr.Name, err)
 			}
 			w = tw

@@ -165,6 +165,7 @@ func (f *fakeEngine) resetCalls() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls, f.specs, f.execs, f.copies, f.created = nil, nil, nil, nil, nil
+	f.nextHelper = 0
 }
 
 // ops lists, in order, the IDs of the calls with operation op.
@@ -430,6 +431,13 @@ func (f *fakeEngine) CopyTo(ctx context.Context, id, path string, r io.Reader) e
 	if err != nil {
 		return err
 	}
+	if path == "/" {
+		// Like the engine: entries named "<mount>/..." land in the
+		// volume mounted at /<mount>. Record them as the volume sees them.
+		if path, data, err = unroot(data); err != nil {
+			return err
+		}
+	}
 	vol, err := f.mounted(id, path)
 	if err != nil {
 		return err
@@ -532,6 +540,35 @@ func readTar(data []byte) ([]file, error) {
 		}
 		out = append(out, file{Name: h.Name, Type: h.Typeflag, Mode: h.Mode, Content: string(content), Link: h.Linkname})
 	}
+}
+
+// unroot turns a tar whose entries are "v", "v/a", ... into "./", "./a",
+// ... and returns the mount point ("/v") they were addressed to.
+func unroot(data []byte) (string, []byte, error) {
+	files, err := readTar(data)
+	if err != nil {
+		return "", nil, err
+	}
+	root := ""
+	for i, fl := range files {
+		first, rest, _ := strings.Cut(strings.TrimSuffix(fl.Name, "/"), "/")
+		if root == "" {
+			root = first
+		} else if first != root {
+			return "", nil, fmt.Errorf("entry %q is not under %q", fl.Name, root)
+		}
+		name := "./" + rest
+		if fl.Type == tar.TypeDir && rest != "" {
+			name += "/"
+		}
+		files[i].Name = name
+		if fl.Type == tar.TypeLink {
+			_, lrest, _ := strings.Cut(fl.Link, "/")
+			files[i].Link = "./" + lrest
+		}
+	}
+	out, err := buildTar(files)
+	return "/" + root, out, err
 }
 
 // mustTar is buildTar for tests.

@@ -89,7 +89,11 @@ func runServiceHooks(ctx context.Context, eng Execer, o Options, containers []co
 			continue
 		}
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Service: name, Message: fmt.Sprintf("hook     %s: %s", name, what)})
-		hctx, cancel := context.WithTimeout(ctx, so.Timeout)
+		timeout := so.Timeout
+		if timeout <= 0 {
+			timeout = compose.DefaultHookTimeout
+		}
+		hctx, cancel := context.WithTimeout(ctx, timeout)
 		code, out, err := eng.Exec(hctx, cs[0].ID, ExecSpec{Cmd: cmd})
 		cancel()
 		if err != nil {

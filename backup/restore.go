@@ -205,7 +205,7 @@ func Restore(ctx context.Context, eng Engine, o RestoreOptions, rp *RestorePlan)
 	for _, v := range rp.Volumes {
 		if slices.Contains(rp.Create, v.Name) {
 			if err := eng.CreateVolume(ctx, VolumeInfo{Name: v.Name, Driver: v.Driver, Options: v.DriverOpts, Labels: v.Labels}); err != nil {
-				return res, err
+				return res, fmt.Errorf("create volume %s: %w", v.Name, err)
 			}
 		}
 		if err := restoreVolume(ctx, eng, o, rp.image.Ref, v); err != nil {
@@ -247,14 +247,24 @@ func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image stri
 	counted := &countingReader{r: pr, report: func(n int64) {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: v.Name, Bytes: n, Total: v.TarBytes})
 	}}
+	sanitized := make(chan error, 1)
 	go func() {
 		// Defence in depth: the archive was verified, but refuse again
 		// entry by entry while streaming in case the file changed since.
-		pw.CloseWithError(archive.Sanitize(ctx, pw, src, o.Safety))
+		err := archive.Rooted(ctx, pw, src, o.Safety, "v")
+		pw.CloseWithError(err)
+		sanitized <- err
 	}()
-	if err := eng.CopyTo(ctx, id, "/v", counted); err != nil {
-		pr.CloseWithError(err)
-		return fmt.Errorf("write into the volume: %w", err)
+	copyErr := eng.CopyTo(ctx, id, "/", counted)
+	// Unblock the goroutine if CopyTo stopped reading early, and wait for
+	// it: it reads src, which is closed when we return.
+	pr.CloseWithError(io.ErrClosedPipe)
+	sanErr := <-sanitized
+	if copyErr != nil {
+		return fmt.Errorf("write into the volume: %w", copyErr)
+	}
+	if sanErr != nil {
+		return fmt.Errorf("write into the volume: %w", sanErr)
 	}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: counted.n, Total: v.ArchiveBytes})
 	return nil

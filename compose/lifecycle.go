@@ -176,7 +176,12 @@ func (l *Lifecycle) stopOne(ctx context.Context, st *Stopped, svc types.ServiceC
 	st.mu.Unlock()
 
 	begin := time.Now()
-	if err := l.Engine.StopContainer(ctx, c.ID, timeout); err != nil {
+	// A stop that has begun is finished even if ctx is cancelled: the
+	// engine would go on and kill the container after the timeout anyway,
+	// behind the back of the Restart that is about to run.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+30*time.Second)
+	defer cancel()
+	if err := l.Engine.StopContainer(sctx, c.ID, timeout); err != nil {
 		return fmt.Errorf("stop %s (container %s): %w", svc.Name, c.Name, err)
 	}
 	if elapsed := time.Since(begin); elapsed >= timeout {

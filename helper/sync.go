@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,8 +96,8 @@ type SyncStats struct {
 const syncUsage = "usage: __helper sync [--since UNIXNANO] [--index PATH] SRC DST"
 
 // SyncMain runs `__helper sync` with the arguments after "sync". It prints
-// the stats as one JSON line on stdout, also when the pass failed, as long as
-// the pass ran at all.
+// the stats as one JSON line on stdout once the pass ran, also when some
+// entries failed; nothing when it could not start.
 func SyncMain(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -113,7 +114,7 @@ func SyncMain(args []string, stdout io.Writer) error {
 		opts.Since = time.Unix(0, *since)
 	}
 	stats, err := Sync(fs.Arg(0), fs.Arg(1), opts)
-	if stats.Started != 0 {
+	if stats.Duration != 0 { // the pass ran, maybe with errors about some entries
 		if jerr := json.NewEncoder(stdout).Encode(stats); jerr != nil && err == nil {
 			err = jerr
 		}
@@ -190,21 +191,21 @@ func Sync(src, dst string, opts SyncOptions) (SyncStats, error) {
 	if workers <= 0 {
 		workers = defaultWorkers
 	}
-	s.jobs = make(chan copyJob, 256)
+	s.jobs = make(chan string, 256)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for j := range s.jobs {
-				s.copyFile(j.rel, &j.st)
+			for rel := range s.jobs {
+				s.copyFile(rel)
 			}
 		})
 	}
-	s.ensureWritable(dst, &dstSt)
+	rootUnlocked := s.ensureWritable(dst, &dstSt)
 	s.walkDir("", false)
 	close(s.jobs)
 	wg.Wait()
 	s.makeLinks()
-	s.dirs = append(s.dirs, dirJob{rel: "", st: srcSt})
+	s.dirs = append(s.dirs, dirJob{rel: "", st: srcSt, unlocked: rootUnlocked})
 	s.applyDirMeta()
 
 	if s.wrote.Load() {
@@ -225,19 +226,16 @@ func Sync(src, dst string, opts SyncOptions) (SyncStats, error) {
 
 type devIno struct{ dev, ino uint64 }
 
-type copyJob struct {
-	rel string
-	st  unix.Stat_t
-}
-
 type linkJob struct {
 	rel, primary string
 	st           unix.Stat_t
 }
 
 type dirJob struct {
-	rel string
-	st  unix.Stat_t
+	rel      string
+	st       unix.Stat_t
+	unlocked bool // ensureWritable changed its mode, the mode was right before
+	fresh    bool // created by this pass
 }
 
 type syncer struct {
@@ -249,7 +247,7 @@ type syncer struct {
 	links    map[devIno]string     // walker only: source inode -> first path seen
 	pending  []linkJob             // walker only
 	dirs     []dirJob              // walker only, post-order
-	jobs     chan copyJob
+	jobs     chan string
 	wrote    atomic.Bool
 	tmpSeq   atomic.Uint64
 
@@ -310,7 +308,22 @@ func (s *syncer) record(rel string, st *unix.Stat_t) {
 // directory (fresh: just created, so empty). Directories are handled by the
 // walker itself, file contents are handed to the workers.
 func (s *syncer) walkDir(rel string, fresh bool) {
-	names, err := readDirNames(s.srcPath(rel))
+	// The lstat calls are the whole cost of an unchanged tree: list the
+	// mirror's side on another core meanwhile.
+	var dstEnts []dirEntry
+	var dstErr error
+	var dstDone chan struct{}
+	if !fresh {
+		dstDone = make(chan struct{})
+		go func() {
+			defer close(dstDone)
+			dstEnts, dstErr = lstatDir(s.dstPath(rel))
+		}()
+	}
+	srcEnts, err := lstatDir(s.srcPath(rel))
+	if dstDone != nil {
+		<-dstDone
+	}
 	if err != nil {
 		if vanished(err) {
 			s.count(func(st *SyncStats) { st.Vanished++ })
@@ -319,74 +332,67 @@ func (s *syncer) walkDir(rel string, fresh bool) {
 		}
 		return
 	}
-	type child struct {
-		name string
-		st   unix.Stat_t
-	}
-	children := make([]child, 0, len(names))
-	inSrc := make(map[string]bool, len(names))
-	for _, name := range names {
-		var st unix.Stat_t
-		if err := unix.Lstat(s.srcPath(joinName(rel, name)), &st); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				s.count(func(st *SyncStats) { st.Vanished++ })
-				continue
-			}
-			inSrc[name] = true // unknown state: leave the mirror's copy alone
-			s.fail(joinName(rel, name), err)
-			continue
+	children := srcEnts[:0]
+	inSrc := make(map[string]bool, len(srcEnts))
+	for _, c := range srcEnts {
+		switch {
+		case c.err == nil:
+			inSrc[c.name] = true
+			children = append(children, c)
+		case errors.Is(c.err, unix.ENOENT):
+			s.count(func(st *SyncStats) { st.Vanished++ })
+		default:
+			inSrc[c.name] = true // unknown state: leave the mirror's copy alone
+			s.fail(joinName(rel, c.name), c.err)
 		}
-		inSrc[name] = true
-		children = append(children, child{name, st})
 	}
 	sort.Slice(children, func(i, j int) bool { return children[i].name < children[j].name })
 
-	inDst := map[string]bool{}
+	inDst := map[string]*unix.Stat_t{}
 	if !fresh {
-		dnames, err := readDirNames(s.dstPath(rel))
-		if err != nil {
-			s.fail(rel, fmt.Errorf("mirror: %w", err))
+		if dstErr != nil {
+			s.fail(rel, fmt.Errorf("mirror: %w", dstErr))
 			return
 		}
-		for _, name := range dnames {
-			if inSrc[name] {
-				inDst[name] = true
-				continue
-			}
-			if s.remove(joinName(rel, name)) {
-				s.count(func(st *SyncStats) { st.Deleted++ })
+		for i, c := range dstEnts {
+			switch {
+			case !inSrc[c.name]:
+				if s.remove(joinName(rel, c.name)) {
+					s.count(func(st *SyncStats) { st.Deleted++ })
+				}
+			case c.err == nil:
+				inDst[c.name] = &dstEnts[i].st
+			case !errors.Is(c.err, unix.ENOENT):
+				s.fail(joinName(rel, c.name), fmt.Errorf("mirror: %w", c.err))
+				inSrc[c.name] = false // skip it below
 			}
 		}
 	}
 
+	var none unix.Stat_t
 	for i := range children {
 		c := &children[i]
+		if !inSrc[c.name] {
+			continue
+		}
 		crel := joinName(rel, c.name)
-		var dst unix.Stat_t
-		have := false
-		if inDst[c.name] {
-			err := unix.Lstat(s.dstPath(crel), &dst)
-			switch {
-			case err == nil:
-				have = true
-			case !errors.Is(err, unix.ENOENT):
-				s.fail(crel, fmt.Errorf("mirror: %w", err))
-				continue
-			}
+		dst, have := inDst[c.name]
+		if !have {
+			dst = &none
 		}
 		switch c.st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
 			s.count(func(st *SyncStats) { st.Dirs++ })
-			s.dir(crel, &c.st, &dst, have)
+			s.dir(crel, &c.st, dst, have)
 		case unix.S_IFREG:
 			s.count(func(st *SyncStats) { st.Files++ })
-			s.file(crel, &c.st, &dst, have)
+			s.file(crel, &c.st, dst, have)
 		case unix.S_IFLNK:
 			s.count(func(st *SyncStats) { st.Symlinks++ })
-			s.symlink(crel, &c.st, &dst, have)
+			s.symlink(crel, &c.st, dst, have)
 		case unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK:
 			s.count(func(st *SyncStats) { st.Special++ })
-			s.special(crel, &c.st, &dst, have)
+			s.special(crel, &c.st, dst, have)
 		default: // sockets: tar skips them too, and they mean nothing without their server
 			s.count(func(st *SyncStats) { st.Skipped++ })
 			if have {
@@ -394,6 +400,43 @@ func (s *syncer) walkDir(rel string, fresh bool) {
 			}
 		}
 	}
+}
+
+type dirEntry struct {
+	name string
+	st   unix.Stat_t
+	err  error
+}
+
+// lstatDir lists directory path (not following a symlink there) and lstats
+// its entries relative to the open directory, which spares the kernel the
+// walk down the whole path for each of them. No descriptor stays open, so
+// the depth of the tree does not matter.
+func lstatDir(path string) ([]dirEntry, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	ents := make([]dirEntry, len(names))
+	for i, name := range names {
+		ents[i].name = name
+		for {
+			err = unix.Fstatat(fd, name, &ents[i].st, unix.AT_SYMLINK_NOFOLLOW)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			ents[i].err = &os.PathError{Op: "lstat", Path: path + "/" + name, Err: err}
+		}
+	}
+	return ents, nil
 }
 
 func joinName(rel, name string) string {
@@ -408,7 +451,7 @@ func (s *syncer) dir(rel string, st, dst *unix.Stat_t, have bool) {
 		s.remove(rel) // also a symlink: never descend through it
 		have = false
 	}
-	fresh := false
+	fresh, unlocked := false, false
 	if !have {
 		if err := unix.Mkdir(s.dstPath(rel), 0o700); err != nil {
 			s.fail(rel, err)
@@ -418,21 +461,24 @@ func (s *syncer) dir(rel string, st, dst *unix.Stat_t, have bool) {
 		s.count(func(st *SyncStats) { st.Created++ })
 		fresh = true
 	} else {
-		s.ensureWritable(s.dstPath(rel), dst)
+		unlocked = s.ensureWritable(s.dstPath(rel), dst)
 	}
 	s.walkDir(rel, fresh)
-	s.dirs = append(s.dirs, dirJob{rel: rel, st: *st})
+	s.dirs = append(s.dirs, dirJob{rel: rel, st: *st, unlocked: unlocked, fresh: fresh})
 }
 
 // ensureWritable lets an unprivileged run change a mirror directory whose
-// final mode forbids it; the directory pass puts the mode back.
-func (s *syncer) ensureWritable(path string, st *unix.Stat_t) {
+// final mode forbids it; the directory pass puts the mode back. It reports
+// whether it changed the mode.
+func (s *syncer) ensureWritable(path string, st *unix.Stat_t) bool {
 	if s.root || st.Mode&0o700 == 0o700 {
-		return
+		return false
 	}
-	if err := unix.Chmod(path, st.Mode&0o7777|0o700); err == nil {
-		s.wrote.Store(true)
+	if err := unix.Chmod(path, st.Mode&0o7777|0o700); err != nil {
+		return false
 	}
+	s.wrote.Store(true)
+	return true
 }
 
 func (s *syncer) file(rel string, st, dst *unix.Stat_t, have bool) {
@@ -454,10 +500,10 @@ func (s *syncer) file(rel string, st, dst *unix.Stat_t, have bool) {
 		dstp = dst
 	}
 	if needsCopy(e, ok, st, dstp, s.since) {
-		s.jobs <- copyJob{rel: rel, st: *st}
+		s.jobs <- rel
 		return
 	}
-	s.fixMeta(rel, st, dst, false)
+	s.fixMeta(rel, st, dst, false, false)
 	s.record(rel, st)
 }
 
@@ -486,7 +532,7 @@ func needsCopy(e indexEntry, ok bool, st, dst *unix.Stat_t, since int64) bool {
 // copyFile copies one file's content and metadata to a temporary name next
 // to its destination and renames it into place, so the mirror never holds a
 // partial file under a real name and hard links to the old inode are cut.
-func (s *syncer) copyFile(rel string, lst *unix.Stat_t) {
+func (s *syncer) copyFile(rel string) {
 	in, err := openSource(s.srcPath(rel))
 	if err != nil {
 		if vanished(err) {
@@ -496,11 +542,11 @@ func (s *syncer) copyFile(rel string, lst *unix.Stat_t) {
 		}
 		return
 	}
-	defer in.Close()
+	defer unix.Close(in)
 	// What is recorded and applied is the state just before reading: a
 	// write during the copy moves mtime and ctime past it.
 	var st unix.Stat_t
-	if err := unix.Fstat(int(in.Fd()), &st); err != nil {
+	if err := unix.Fstat(in, &st); err != nil {
 		s.fail(rel, err)
 		return
 	}
@@ -515,18 +561,18 @@ func (s *syncer) copyFile(rel string, lst *unix.Stat_t) {
 		return
 	}
 	s.wrote.Store(true)
-	n, err := io.Copy(out, in) // copy_file_range where the kernel can
+	n, err := copyData(out, in, st.Size)
 	if err == nil {
 		err = s.setFileMeta(out, tmp, &st)
 	}
-	if cerr := out.Close(); err == nil {
+	if cerr := unix.Close(out); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, dstPath)
+		err = unix.Rename(tmp, dstPath)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		unix.Unlink(tmp)
 		s.fail(rel, err)
 		return
 	}
@@ -540,7 +586,9 @@ func (s *syncer) copyFile(rel string, lst *unix.Stat_t) {
 	}
 }
 
-func openSource(path string) (*os.File, error) {
+// openSource opens a source file for reading without following a symlink.
+// Raw descriptors: os.File would try to register each one with the poller.
+func openSource(path string) (int, error) {
 	// O_NOATIME keeps the backup from touching atimes (allowed for the owner
 	// and root); O_NONBLOCK keeps a FIFO swapped in since lstat from blocking.
 	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
@@ -549,24 +597,87 @@ func openSource(path string) (*os.File, error) {
 		fd, err = unix.Open(path, flags, 0)
 	}
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	return os.NewFile(uintptr(fd), path), nil
+	return fd, nil
 }
 
-func (s *syncer) createTemp(dir string) (*os.File, string, error) {
+var pid = os.Getpid()
+
+func (s *syncer) tempName(dir string) string {
+	return dir + "/" + tmpPrefix + strconv.Itoa(pid) + "-" + strconv.FormatUint(s.tmpSeq.Add(1), 10)
+}
+
+func (s *syncer) createTemp(dir string) (int, string, error) {
 	for {
-		name := fmt.Sprintf("%s/%s%d-%d", dir, tmpPrefix, os.Getpid(), s.tmpSeq.Add(1))
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
-		if errors.Is(err, os.ErrExist) {
+		name := s.tempName(dir)
+		fd, err := unix.Open(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if errors.Is(err, unix.EEXIST) {
 			continue
 		}
-		return f, name, err
+		if err != nil {
+			return -1, "", &os.PathError{Op: "create", Path: name, Err: err}
+		}
+		return fd, name, nil
 	}
 }
 
-func (s *syncer) setFileMeta(f *os.File, path string, st *unix.Stat_t) error {
-	fd := int(f.Fd())
+const copyBufSize = 1 << 20
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// copyData copies in to out until EOF: in the kernel with copy_file_range
+// where it works, else through a large buffer.
+func copyData(out, in int, size int64) (int64, error) {
+	var total int64
+	for {
+		n, err := unix.CopyFileRange(in, nil, out, nil, 1<<30, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || (n == 0 && total == 0 && size > 0) {
+			// EXDEV, ENOSYS, EOPNOTSUPP, EINVAL...: not between these
+			// files. A first call returning 0 for a non-empty file means
+			// a file system that does not implement it honestly.
+			if total == 0 {
+				break
+			}
+			return total, err
+		}
+		if n == 0 {
+			return total, nil
+		}
+		total += int64(n)
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := unix.Read(in, buf)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			return total, nil
+		}
+		for w := buf[:n]; len(w) > 0; {
+			m, err := unix.Write(out, w)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return total, err
+			}
+			w = w[m:]
+			total += int64(m)
+		}
+	}
+}
+
+func (s *syncer) setFileMeta(fd int, path string, st *unix.Stat_t) error {
 	if s.root {
 		if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
 			return err
@@ -586,8 +697,9 @@ func setTimes(path string, st *unix.Stat_t) error {
 
 // fixMeta applies owner, mode and times of st to the mirror entry at rel
 // whose current state is dst, where they differ. Atimes alone do not count:
-// reading the tree moves them.
-func (s *syncer) fixMeta(rel string, st, dst *unix.Stat_t, times bool) {
+// reading the tree moves them. Quiet: not an update (a directory made by
+// this pass).
+func (s *syncer) fixMeta(rel string, st, dst *unix.Stat_t, times, quiet bool) {
 	path := s.dstPath(rel)
 	link := isType(st, unix.S_IFLNK)
 	changed := false
@@ -615,7 +727,9 @@ func (s *syncer) fixMeta(rel string, st, dst *unix.Stat_t, times bool) {
 	}
 	if changed {
 		s.wrote.Store(true)
-		s.count(func(st *SyncStats) { st.MetaUpdated++ })
+		if !quiet {
+			s.count(func(st *SyncStats) { st.MetaUpdated++ })
+		}
 	}
 }
 
@@ -631,7 +745,7 @@ func (s *syncer) symlink(rel string, st, dst *unix.Stat_t, have bool) {
 	}
 	if have && isType(dst, unix.S_IFLNK) {
 		if cur, err := readlink(s.dstPath(rel)); err == nil && cur == target {
-			s.fixMeta(rel, st, dst, true)
+			s.fixMeta(rel, st, dst, true, false)
 			return
 		}
 	}
@@ -671,7 +785,7 @@ func (s *syncer) createdMeta(rel, path string, st *unix.Stat_t) {
 func (s *syncer) special(rel string, st, dst *unix.Stat_t, have bool) {
 	typ := st.Mode & unix.S_IFMT
 	if have && dst.Mode&unix.S_IFMT == typ && (typ == unix.S_IFIFO || dst.Rdev == st.Rdev) {
-		s.fixMeta(rel, st, dst, true)
+		s.fixMeta(rel, st, dst, true, false)
 		return
 	}
 	if have {
@@ -695,7 +809,20 @@ func (s *syncer) special(rel string, st, dst *unix.Stat_t, have bool) {
 // os.RemoveAll does not follow symlinks.
 func (s *syncer) remove(rel string) bool {
 	s.wrote.Store(true)
-	if err := os.RemoveAll(s.dstPath(rel)); err != nil {
+	path := s.dstPath(rel)
+	err := os.RemoveAll(path)
+	if err != nil && !s.root && errors.Is(err, os.ErrPermission) {
+		// Read-only directories (mirrored as such) block an unprivileged
+		// removal: open them up and try again.
+		filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				unix.Chmod(p, 0o700)
+			}
+			return nil
+		})
+		err = os.RemoveAll(path)
+	}
+	if err != nil {
 		s.fail(rel, fmt.Errorf("mirror: %w", err))
 		return false
 	}
@@ -710,7 +837,7 @@ func (s *syncer) makeLinks() {
 		if !ok || e.Ino != l.st.Ino {
 			// The first path failed, vanished or was replaced while
 			// copying: this one is no longer its link.
-			s.copyFile(l.rel, &l.st)
+			s.copyFile(l.rel)
 			continue
 		}
 		primary, path := s.dstPath(l.primary), s.dstPath(l.rel)
@@ -724,7 +851,7 @@ func (s *syncer) makeLinks() {
 			continue
 		}
 		s.wrote.Store(true)
-		tmp := fmt.Sprintf("%s/%s%d-%d", filepath.Dir(path), tmpPrefix, os.Getpid(), s.tmpSeq.Add(1))
+		tmp := s.tempName(filepath.Dir(path))
 		err := os.Link(primary, tmp)
 		if err == nil {
 			if err = os.Rename(tmp, path); err != nil {
@@ -749,7 +876,15 @@ func (s *syncer) applyDirMeta() {
 			s.fail(d.rel, err)
 			continue
 		}
-		s.fixMeta(d.rel, &d.st, &dst, true)
+		if d.unlocked && dst.Mode&0o7777 != d.st.Mode&0o7777 {
+			// Putting back what ensureWritable took away is no change.
+			if err := unix.Chmod(s.dstPath(d.rel), d.st.Mode&0o7777); err != nil {
+				s.fail(d.rel, err)
+				continue
+			}
+			dst.Mode = dst.Mode&unix.S_IFMT | d.st.Mode&0o7777
+		}
+		s.fixMeta(d.rel, &d.st, &dst, true, d.fresh)
 	}
 }
 
@@ -793,16 +928,6 @@ func isType(st *unix.Stat_t, typ uint32) bool { return st.Mode&unix.S_IFMT == ty
 func vanished(err error) bool {
 	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) ||
 		errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EINVAL)
-}
-
-func readDirNames(path string) ([]string, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	return f.Readdirnames(-1)
 }
 
 func readlink(path string) (string, error) {

@@ -156,6 +156,9 @@ func resolveBackup(env *projectEnv, id string) (*archive.Manifest, string, error
 	if id == "" {
 		id = archive.Latest
 	}
+	if id != archive.Latest && !archive.ValidID(id) {
+		return nil, "", usageErrorf("%q is not a backup ID (they look like 20261125-231500-a1b2); see docker autobackup list", id)
+	}
 	m, path, err := archive.Open(env.BackupDir, id)
 	if err != nil {
 		if id == archive.Latest {

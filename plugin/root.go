@@ -73,7 +73,15 @@ directory, or select the project like docker compose does (-f, -p, ...).`,
 		newVerifyCommand(dockerCli, g),
 		newRestoreCommand(dockerCli, g),
 		newCleanCommand(dockerCli, g),
+		newConfigCommand(dockerCli, g),
+		newEnableCommand(dockerCli, g),
+		newDisableCommand(dockerCli, g),
+		newScheduleCommand(dockerCli, g),
+		newPruneCommand(dockerCli, g),
+		newDaemonCommand(dockerCli, g),
 		newVersionCommand(dockerCli),
+		newHooksCommand(dockerCli),
+		newCLIHookCommand(dockerCli),
 	)
 	for _, c := range cmd.Commands() {
 		wrapErrors(c)

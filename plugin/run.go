@@ -151,6 +151,7 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 		}
 		return runErr
 	}
+	pruneAfterRun(env, stderr)
 	if !o.quiet {
 		fmt.Fprintf(stderr, "autobackup: backup %s complete: %d volume(s), %s, downtime %s, total %s\n",
 			res.ID, len(res.Volumes), humanBytes(res.SizeBytes), res.Downtime.Round(time.Millisecond), res.Finished.Sub(res.Started).Round(time.Millisecond))

@@ -120,8 +120,8 @@ type project struct {
 	Project
 	cfg      Config
 	sched    cron.Schedule // nil when disabled or never loaded
-	loaded   bool // a Load succeeded
-	tried    bool // Load was called for stamp
+	loaded   bool          // a Load succeeded
+	tried    bool          // Load was called for stamp
 	stamp    string
 	stampErr string
 	next     time.Time // zero when not scheduled
