@@ -66,6 +66,7 @@ type copyTo struct {
 // helpers. Every call is recorded; the …Fn fields, when set, replace the
 // simulated behaviour of one method (the call is still recorded).
 type fakeEngine struct {
+	free           int64 // free bytes the "space" helper reports; 0 means plenty
 	ContainersFn   func(ctx context.Context, project string) ([]compose.Container, error)
 	StopFn         func(ctx context.Context, id string, timeout time.Duration) error
 	VolumeFn       func(ctx context.Context, name string) (backup.VolumeInfo, error)
@@ -405,10 +406,11 @@ func (f *fakeEngine) CopyFrom(ctx context.Context, id, path string) (io.ReadClos
 	if f.CopyFromFn != nil {
 		return f.CopyFromFn(ctx, id, path)
 	}
-	if path != "/v/." {
+	target := map[string]string{"/v/.": "/v", "/s/data/.": "/s"}[path]
+	if target == "" {
 		return nil, fmt.Errorf("copy from %s: unexpected path %q", id, path)
 	}
-	vol, err := f.mounted(id, "/v")
+	vol, err := f.mounted(id, target)
 	if err != nil {
 		return nil, err
 	}
@@ -461,6 +463,24 @@ func (f *fakeEngine) RunHelper(ctx context.Context, id string) (int, string, err
 	if f.RunHelperFn != nil {
 		return f.RunHelperFn(ctx, id)
 	}
+	if len(spec.Cmd) > 2 && (spec.Cmd[2] == "sync" || spec.Cmd[2] == "space") {
+		// The staging volume holds the mirror: copy the source's files.
+		src, err := f.mounted(id, "/src")
+		if err != nil {
+			return 1, "", err
+		}
+		stage, err := f.mounted(id, "/s")
+		if err != nil {
+			return 1, "", err
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if spec.Cmd[2] == "space" {
+			return 0, `{"src_bytes":1000,"stage_bytes":0,"free_bytes":` + fmt.Sprint(f.freeBytes()) + "}\n", nil
+		}
+		f.files[stage] = slices.Clone(f.files[src])
+		return 0, fmt.Sprintf(`{"copied":%d,"copied_bytes":0,"deleted":0,"files":%d,"duration_ns":1000}`+"\n", len(f.files[src]), len(f.files[src])), nil
+	}
 	if len(spec.Cmd) == 4 && spec.Cmd[2] == "wipe" {
 		vol, err := f.mounted(id, spec.Cmd[3])
 		if err != nil {
@@ -471,6 +491,14 @@ func (f *fakeEngine) RunHelper(ctx context.Context, id string) (int, string, err
 		f.mu.Unlock()
 	}
 	return 0, "", nil
+}
+
+// freeBytes is the free space the fake's "space" helper reports.
+func (f *fakeEngine) freeBytes() int64 {
+	if f.free != 0 {
+		return f.free
+	}
+	return 1 << 40
 }
 
 func (f *fakeEngine) RemoveHelper(ctx context.Context, id string) error {

@@ -99,6 +99,7 @@ func stdOptions(t *testing.T) backup.Options {
 		Level:       1,
 		Timeouts:    fastTimeouts,
 		ToolVersion: "test",
+		Mode:        backup.ModeStream, // staged_test.go covers the staged mode
 	}
 }
 

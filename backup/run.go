@@ -32,20 +32,23 @@ type Options struct {
 	SkipVolumes map[string]string                 // volume keys not to back up, with the reason
 	Now         func() time.Time                  // for tests; time.Now when nil
 	LastSizes   map[string]int64                  // uncompressed size per volume at the last backup, for progress ETAs
+	Mode        string                            // snapshot setting: auto (default), staged or stream
 }
 
 // Result is what a run did. It is returned even when the run failed, as
 // far as the run got.
 type Result struct {
-	ID        string
-	Path      string // the finished backup's directory; "" if none was written
-	Started   time.Time
-	Finished  time.Time
-	Downtime  time.Duration // first container stopped to last one back and healthy
-	Volumes   []archive.Volume
-	Stopped   []string // services that were stopped
-	SizeBytes int64    // total archive bytes
-	Manifest  *archive.Manifest
+	ID         string
+	Path       string // the finished backup's directory; "" if none was written
+	Started    time.Time
+	Finished   time.Time
+	Downtime   time.Duration // first container stopped to last one back and healthy
+	Volumes    []archive.Volume
+	Stopped    []string // services that were stopped
+	SizeBytes  int64    // total archive bytes
+	Manifest   *archive.Manifest
+	Mode       string // ModeStaged or ModeStream
+	ModeReason string
 }
 
 // ErrPreflight marks a failure found before anything was stopped: nothing
@@ -115,6 +118,23 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		}
 	}()
 
+	mode, why := ChooseMode(o.Mode, img)
+	var stagers []*stager
+	if mode == ModeStaged {
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "pre-copy"})
+		stagers, err = prepareStaged(ctx, eng, o, img.Ref, vols, infos)
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+			}
+			progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Message: "staged snapshot not possible (" + err.Error() + "); falling back to the stream method: services stay down for the whole copy"})
+			mode, why = ModeStream, "fallback: "+err.Error()
+		} else {
+			defer func() { err = errors.Join(err, removeStagers(ctx, eng, stagers)) }()
+		}
+	}
+	res.Mode, res.ModeReason = mode, why
+
 	lc := &compose.Lifecycle{Engine: eng, Project: p, Timeouts: o.Timeouts, Reporter: o.Reporter, Hooks: o.Hooks, Keep: o.Keep}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "stop"})
 	stopped, stopErr := lc.Stop(ctx, containers, nil)
@@ -136,17 +156,33 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		return res, stopErr
 	}
 
-	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "snapshot"})
-	for _, v := range vols {
+	newVolume := func(v PlannedVolume) archive.Volume {
 		av := archive.Volume{Name: v.Name, Key: v.Key, External: v.External}
 		if info, ok := infos[v.Name]; ok {
 			av.Driver, av.DriverOpts, av.Labels = info.Driver, info.Options, info.Labels
 		}
-		if err := snapshotVolume(ctx, eng, o, img.Ref, pending, &av, infos[v.Name], o.LastSizes[v.Name]); err != nil {
-			return res, err
+		return av
+	}
+	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "snapshot"})
+	if mode == ModeStaged {
+		// Only what changed since the pre-copy started is copied now.
+		for _, s := range stagers {
+			st, err := s.sync(ctx, eng)
+			if err != nil {
+				return res, fmt.Errorf("snapshot %s: delta sync: %w", s.vol.Name, err)
+			}
+			progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: s.vol.Name,
+				Message: fmt.Sprintf("synced   %s: %d changed file(s), %d bytes, %d deleted, in %s", s.vol.Name, st.Copied, st.CopiedBytes, st.Deleted, time.Duration(st.Duration).Round(time.Millisecond))})
 		}
-		res.Volumes = append(res.Volumes, av)
-		res.SizeBytes += av.ArchiveBytes
+	} else {
+		for _, v := range vols {
+			av := newVolume(v)
+			if err := snapshotVolume(ctx, eng, o, img.Ref, pending, &av, infos[v.Name], o.LastSizes[v.Name]); err != nil {
+				return res, err
+			}
+			res.Volumes = append(res.Volumes, av)
+			res.SizeBytes += av.ArchiveBytes
+		}
 	}
 
 	// Restart before writing the manifest, so the downtime is recorded.
@@ -155,6 +191,18 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	restarted = true
 	if first := stopped.FirstStop(); !first.IsZero() {
 		res.Downtime = time.Since(first)
+	}
+	if mode == ModeStaged {
+		// Archive the staging copies with the services already back.
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "archive"})
+		for _, s := range stagers {
+			av := newVolume(s.vol)
+			if err := archiveStaged(ctx, eng, o, pending, s, &av); err != nil {
+				return res, errors.Join(err, restartErr)
+			}
+			res.Volumes = append(res.Volumes, av)
+			res.SizeBytes += av.ArchiveBytes
+		}
 	}
 	if restartErr == nil {
 		// Post hooks run with services back; a failure fails the run but
@@ -172,7 +220,7 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		ProjectDir:      p.WorkingDir,
 		Tag:             o.Tag,
 		ToolVersion:     o.ToolVersion,
-		Mode:            archive.ModeStream,
+		Mode:            mode,
 		Started:         res.Started,
 		Finished:        now().UTC(),
 		DowntimeSeconds: res.Downtime.Seconds(),

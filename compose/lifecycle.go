@@ -505,6 +505,7 @@ func (r *restart) waitReady(ctx context.Context, name string, cs []Container, he
 // passes. It checks quickly at first and backs off to the poll interval,
 // so a fast service does not pay a whole interval of downtime.
 func (r *restart) poll(ctx context.Context, deadline time.Time, limit time.Duration, what string, check func() (bool, error)) error {
+	begin := time.Now()
 	wait := min(25*time.Millisecond, r.t.Poll)
 	for {
 		done, err := check()
@@ -523,8 +524,15 @@ func (r *restart) poll(ctx context.Context, deadline time.Time, limit time.Durat
 		case <-time.After(wait):
 		}
 		wait *= 2
-		if wait > r.t.Poll {
-			wait = r.t.Poll
+		// Services usually come up within seconds: check at least every
+		// 250 ms for the first 5 s so a fast service does not wait a full
+		// interval, then every poll interval.
+		limit := r.t.Poll
+		if time.Since(begin) < 5*time.Second && limit > 250*time.Millisecond {
+			limit = 250 * time.Millisecond
+		}
+		if wait > limit {
+			wait = limit
 		}
 	}
 }

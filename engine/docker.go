@@ -191,19 +191,9 @@ func (d *Docker) ImageDigests(ctx context.Context, id string) ([]string, error) 
 // architecture, the image holds the binary so helpers can run our own code
 // (CanRun); otherwise it is empty and only serves never-started helpers.
 func (d *Docker) HelperImage(ctx context.Context) (backup.HelperImage, error) {
-	bin, binErr := helperBinaryBytes()
-	canRun := binErr == nil
-	reason := ""
-	if binErr != nil {
-		reason = binErr.Error()
-	} else {
-		sv, err := d.api.ServerVersion(ctx)
-		if err != nil {
-			return backup.HelperImage{}, fmt.Errorf("ask the engine for its version: %w", err)
-		}
-		if sv.Os != runtime.GOOS || sv.Arch != runtime.GOARCH {
-			canRun, reason = false, fmt.Sprintf("the engine runs %s/%s, this binary is %s/%s", sv.Os, sv.Arch, runtime.GOOS, runtime.GOARCH)
-		}
+	bin, canRun, reason, err := d.helperSupport(ctx)
+	if err != nil {
+		return backup.HelperImage{}, err
 	}
 	var content []byte
 	tag := d.version + "-empty"
@@ -240,6 +230,28 @@ func (d *Docker) HelperImage(ctx context.Context) (backup.HelperImage, error) {
 	_, _ = io.Copy(io.Discard, rc)
 	_ = rc.Close()
 	return backup.HelperImage{Ref: ref, CanRun: canRun, Reason: reason}, nil
+}
+
+// ProbeHelper says whether helpers could run our binary on this engine,
+// without importing anything (for dry runs).
+func (d *Docker) ProbeHelper(ctx context.Context) (backup.HelperImage, error) {
+	_, canRun, reason, err := d.helperSupport(ctx)
+	return backup.HelperImage{CanRun: canRun, Reason: reason}, err
+}
+
+func (d *Docker) helperSupport(ctx context.Context) (bin []byte, canRun bool, reason string, err error) {
+	bin, binErr := helperBinaryBytes()
+	if binErr != nil {
+		return nil, false, binErr.Error(), nil
+	}
+	sv, err := d.api.ServerVersion(ctx)
+	if err != nil {
+		return nil, false, "", fmt.Errorf("ask the engine for its version: %w", err)
+	}
+	if sv.Os != runtime.GOOS || sv.Arch != runtime.GOARCH {
+		return nil, false, fmt.Sprintf("the engine runs %s/%s, this binary is %s/%s", sv.Os, sv.Arch, runtime.GOOS, runtime.GOARCH), nil
+	}
+	return bin, true, "", nil
 }
 
 // helperBinaryBytes returns this executable when it can run in an empty

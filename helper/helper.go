@@ -30,6 +30,8 @@ func Main(args []string, stderr io.Writer) int {
 		err = Wipe(args[3])
 	case "sync":
 		err = SyncMain(args[3:], os.Stdout)
+	case "space":
+		err = SpaceMain(args[3:], os.Stdout)
 	default:
 		err = fmt.Errorf("unknown helper command %q", args[2])
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -136,6 +137,7 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 		SkipVolumes: env.skipVolumes(),
 		Services:    env.Ext.Services,
 		Hooks:       backup.LifecycleHooks(eng),
+		Mode:        env.Settings.Snapshot,
 	})
 	if runErr != nil && ctx.Err() != nil {
 		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(ctx))
@@ -153,8 +155,8 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	}
 	pruneAfterRun(env, stderr)
 	if !o.quiet {
-		fmt.Fprintf(stderr, "autobackup: backup %s complete: %d volume(s), %s, downtime %s, total %s\n",
-			res.ID, len(res.Volumes), humanBytes(res.SizeBytes), res.Downtime.Round(time.Millisecond), res.Finished.Sub(res.Started).Round(time.Millisecond))
+		fmt.Fprintf(stderr, "autobackup: backup %s complete (%s): %d volume(s), %s, downtime %s, total %s\n",
+			res.ID, res.Mode, len(res.Volumes), humanBytes(res.SizeBytes), res.Downtime.Round(time.Millisecond), res.Finished.Sub(res.Started).Round(time.Millisecond))
 	}
 	_, err = fmt.Fprintln(dockerCli.Out(), res.ID)
 	return err
@@ -231,7 +233,7 @@ func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // printPlan shows what a run would do and changes nothing.
-func printPlan(ctx context.Context, w io.Writer, eng backup.Engine, env *projectEnv) error {
+func printPlan(ctx context.Context, w io.Writer, eng *engine.Docker, env *projectEnv) error {
 	containers, err := eng.Containers(ctx, env.Project.Name)
 	if err != nil {
 		return err
@@ -243,6 +245,15 @@ func printPlan(ctx context.Context, w io.Writer, eng backup.Engine, env *project
 	last := lastSizes(env.BackupDir)
 	fmt.Fprintf(w, "Plan for project %s (dry run: nothing is changed)\n", plan.Project)
 	fmt.Fprintf(w, "  backup directory: %s\n", env.BackupDir)
+	probe, err := eng.ProbeHelper(ctx)
+	if err != nil {
+		return err
+	}
+	mode, why := backup.ChooseMode(env.Settings.Snapshot, probe)
+	fmt.Fprintf(w, "  snapshot mode: %s (%s)\n", mode, why)
+	if mode == backup.ModeStaged {
+		fmt.Fprintln(w, "    (falls back to stream if a staging volume lacks free space)")
+	}
 	fmt.Fprintln(w, "  volumes to back up:")
 	if len(plan.Volumes) == 0 {
 		fmt.Fprintln(w, "    (none)")

@@ -1,0 +1,200 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/progress"
+)
+
+// Snapshot modes (the `snapshot` setting).
+const (
+	ModeAuto   = "auto"
+	ModeStaged = "staged"
+	ModeStream = "stream"
+)
+
+// Labels of staging volumes, so `clean` finds them.
+const (
+	LabelStaging       = "io.docker-autobackup.staging"
+	LabelStagingProj   = "io.docker-autobackup.project"
+	LabelStagingSource = "io.docker-autobackup.source"
+)
+
+// StagingName is the staging volume kept for source volume name.
+func StagingName(volume string) string { return volume + "-autobackup-staging" }
+
+// ChooseMode decides between staged and stream for setting, given the
+// helper image, and says why.
+func ChooseMode(setting string, img HelperImage) (string, string) {
+	switch setting {
+	case ModeStream:
+		return ModeStream, "snapshot = \"stream\" in the settings"
+	case ModeStaged, ModeAuto, "":
+		if !img.CanRun {
+			return ModeStream, "staged needs a helper running this plugin's binary, and " + img.Reason
+		}
+		if setting == ModeStaged {
+			return ModeStaged, "snapshot = \"staged\" in the settings"
+		}
+		return ModeStaged, "auto: copy while services run, then only the changes while they are stopped"
+	}
+	return ModeStream, fmt.Sprintf("unknown snapshot mode %q", setting)
+}
+
+// stager keeps one volume's staging helper between the phases of a staged
+// backup: pre-copy while running, delta sync while stopped, archive after.
+type stager struct {
+	vol    PlannedVolume
+	helper string
+}
+
+// syncStats is the part of the helper's JSON line we use.
+type syncStats struct {
+	Copied      int   `json:"copied"`
+	CopiedBytes int64 `json:"copied_bytes"`
+	Deleted     int   `json:"deleted"`
+	Files       int   `json:"files"`
+	Duration    int64 `json:"duration_ns"`
+}
+
+type spaceStats struct {
+	SrcBytes   int64 `json:"src_bytes"`
+	StageBytes int64 `json:"stage_bytes"`
+	FreeBytes  int64 `json:"free_bytes"`
+}
+
+// lastJSON returns the last line of out that looks like a JSON object.
+func lastJSON(out string, v any) error {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "{") {
+			return json.Unmarshal([]byte(l), v)
+		}
+	}
+	return fmt.Errorf("no result line in helper output %q", tailOf(out))
+}
+
+// prepareStaged makes sure every volume has a staging volume with room for
+// its data, creates the helpers and runs the pre-copy while services are
+// still running. Any problem returns an error and the caller falls back to
+// the stream mode: nothing has been stopped yet.
+func prepareStaged(ctx context.Context, eng Engine, o Options, image string, vols []PlannedVolume, infos map[string]VolumeInfo) (stagers []*stager, err error) {
+	defer func() {
+		if err != nil {
+			removeStagers(ctx, eng, stagers)
+			stagers = nil
+		}
+	}()
+	for _, v := range vols {
+		stage := StagingName(v.Name)
+		if _, err := eng.Volume(ctx, stage); errors.Is(err, compose.ErrNotFound) {
+			if err := eng.CreateVolume(ctx, VolumeInfo{Name: stage, Labels: map[string]string{
+				LabelStaging: "true", LabelStagingProj: o.Project.Name, LabelStagingSource: v.Name,
+			}}); err != nil {
+				return stagers, err
+			}
+		} else if err != nil {
+			return stagers, err
+		}
+		mounts := []Mount{{Volume: v.Name, Target: "/src", ReadOnly: true}, {Volume: stage, Target: "/s"}}
+		// Free space first: the staging copy needs room for the data.
+		sid, err := eng.CreateHelper(ctx, HelperSpec{Image: image, Project: o.Project.Name, KeepLogs: true, Mounts: mounts,
+			Cmd: []string{"/autobackup", "__helper", "space", "/src", "/s"}})
+		if err != nil {
+			return stagers, err
+		}
+		code, out, err := eng.RunHelper(ctx, sid)
+		_ = eng.RemoveHelper(context.WithoutCancel(ctx), sid)
+		if err != nil {
+			return stagers, fmt.Errorf("measure %s: %w", v.Name, err)
+		}
+		var sp spaceStats
+		if code != 0 || lastJSON(out, &sp) != nil {
+			return stagers, fmt.Errorf("measure %s: helper exited with code %d%s", v.Name, code, tailOf(out))
+		}
+		need := sp.SrcBytes - sp.StageBytes
+		if need < 0 {
+			need = 0
+		}
+		need += sp.SrcBytes / 20
+		if sp.FreeBytes < need {
+			return stagers, fmt.Errorf("not enough free space for the staging copy of %s: need %d MB more, %d MB free", v.Name, need>>20, sp.FreeBytes>>20)
+		}
+
+		id, err := eng.CreateHelper(ctx, HelperSpec{Image: image, Project: o.Project.Name, KeepLogs: true, Mounts: mounts,
+			Cmd: []string{"/autobackup", "__helper", "sync", "--index", "/s/index", "/src", "/s/data"}})
+		if err != nil {
+			return stagers, err
+		}
+		st := &stager{vol: v, helper: id}
+		stagers = append(stagers, st)
+		// The engine silently re-creates a removed volume when a container
+		// mounts it; compare with what preflight saw.
+		now, err := eng.Volume(ctx, v.Name)
+		if err != nil {
+			return stagers, err
+		}
+		if now.CreatedAt != infos[v.Name].CreatedAt {
+			return stagers, fmt.Errorf("volume %s was removed during the backup", v.Name)
+		}
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("pre-copy %s (services still running)", v.Name)})
+		if _, err := st.sync(ctx, eng); err != nil {
+			return stagers, fmt.Errorf("pre-copy %s: %w", v.Name, err)
+		}
+	}
+	return stagers, nil
+}
+
+// sync runs the helper's sync once more: the first run is the full or
+// incremental pre-copy, the next one (services stopped) copies what
+// changed since the pre-copy started, by the ctime rule.
+func (s *stager) sync(ctx context.Context, eng Engine) (syncStats, error) {
+	var st syncStats
+	code, out, err := eng.RunHelper(ctx, s.helper)
+	if err != nil {
+		return st, err
+	}
+	if code != 0 {
+		return st, fmt.Errorf("sync helper exited with code %d%s", code, tailOf(out))
+	}
+	if err := lastJSON(out, &st); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+func removeStagers(ctx context.Context, eng Engine, stagers []*stager) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for _, s := range stagers {
+		errs = append(errs, eng.RemoveHelper(rctx, s.helper))
+	}
+	return errors.Join(errs...)
+}
+
+// archiveStaged writes the staging copy of one volume into the backup,
+// with services already running again.
+func archiveStaged(ctx context.Context, eng Engine, o Options, pending *archive.Pending, s *stager, v *archive.Volume) error {
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: o.LastSizes[v.Name]})
+	rc, err := eng.CopyFrom(ctx, s.helper, "/s/data/.")
+	if err != nil {
+		return fmt.Errorf("archive %s: read the staging copy: %w", v.Name, err)
+	}
+	defer rc.Close()
+	err = pending.WriteVolume(ctx, v, rc, o.Level, func(n int64) {
+		progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: v.Name, Bytes: n, Total: o.LastSizes[v.Name]})
+	})
+	if err != nil {
+		return fmt.Errorf("archive %s: %w", v.Name, err)
+	}
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes})
+	return nil
+}
