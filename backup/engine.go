@@ -13,8 +13,6 @@ type VolumeInfo struct {
 	Driver  string
 	Options map[string]string
 	Labels  map[string]string
-	// CreatedAt tells a volume from one re-created under the same name.
-	CreatedAt string
 }
 
 // HelperImage is the image helper containers are created from.

@@ -124,10 +124,9 @@ func (f *fakeEngine) addVolume(v backup.VolumeInfo, files ...file) {
 	f.files[v.Name] = files
 }
 
-// putVolume stamps v with a new creation time and stores it; f.mu is held.
+// putVolume stores v; f.mu is held.
 func (f *fakeEngine) putVolume(v backup.VolumeInfo) {
 	f.nextVolume++
-	v.CreatedAt = fmt.Sprintf("2026-01-01T00:00:%02dZ", f.nextVolume)
 	f.volumes[v.Name] = v
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -284,7 +285,7 @@ func serviceImages(ctx context.Context, eng Engine, containers []compose.Contain
 // helper container that is created with the volume mounted read-only and
 // never started. The helper is removed on every path.
 func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, v *archive.Volume, before VolumeInfo, expected int64) (err error) {
-	id, err := eng.CreateHelper(ctx, HelperSpec{Image: image, Project: o.Project.Name, Mounts: []Mount{{Volume: v.Name, Target: "/v", ReadOnly: true}}})
+	id, err := createOnVolume(ctx, eng, HelperSpec{Image: image, Project: o.Project.Name, Mounts: []Mount{{Volume: v.Name, Target: "/v", ReadOnly: true}}}, before)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", v.Name, err)
 	}
@@ -296,16 +297,6 @@ func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pe
 			err = errors.Join(err, rerr)
 		}
 	}()
-	// The engine silently creates a missing volume when a container mounts
-	// it: make sure this is still the volume inspected before the stop, or
-	// we would archive an empty tree and call it a backup.
-	now, err := eng.Volume(ctx, v.Name)
-	if err != nil {
-		return fmt.Errorf("snapshot %s: %w", v.Name, err)
-	}
-	if now.CreatedAt != before.CreatedAt {
-		return fmt.Errorf("snapshot %s: the volume was removed during the backup (the engine re-created it empty at %s; remove it with `docker volume rm %s` if it should not exist)", v.Name, now.CreatedAt, v.Name)
-	}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: expected})
 	rc, err := eng.CopyFrom(ctx, id, "/v/.")
 	if err != nil {
@@ -338,4 +329,37 @@ func checkWritable(dir string) error {
 	name := f.Name()
 	_ = f.Close()
 	return os.Remove(name)
+}
+
+// createOnVolume creates a helper whose first mount is the source volume
+// inspected before the stop as before. The engine silently creates a
+// missing volume when a container mounts it, so the volume is checked right
+// before (it must exist) and right after (it must be the same one: driver,
+// options and labels); once the helper exists it holds the volume, which
+// can then no longer be removed. Otherwise we would archive an empty tree
+// and call it a backup.
+func createOnVolume(ctx context.Context, eng Engine, spec HelperSpec, before VolumeInfo) (string, error) {
+	name := spec.Mounts[0].Volume
+	if _, err := eng.Volume(ctx, name); errors.Is(err, compose.ErrNotFound) {
+		return "", fmt.Errorf("the volume was removed during the backup; nothing of it was copied")
+	} else if err != nil {
+		return "", err
+	}
+	id, err := eng.CreateHelper(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	now, err := eng.Volume(ctx, name)
+	if err == nil && !sameVolume(before, now) {
+		err = fmt.Errorf("the volume was removed and re-created during the backup (the engine re-created it empty when the helper mounted it; remove it with `docker volume rm %s` if it should not exist)", name)
+	}
+	if err != nil {
+		_ = eng.RemoveHelper(context.WithoutCancel(ctx), id)
+		return "", err
+	}
+	return id, nil
+}
+
+func sameVolume(a, b VolumeInfo) bool {
+	return a.Name == b.Name && a.Driver == b.Driver && maps.Equal(a.Options, b.Options) && maps.Equal(a.Labels, b.Labels)
 }

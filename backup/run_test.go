@@ -376,6 +376,25 @@ func TestRunVolumeRemovedDuringBackup(t *testing.T) {
 	equal(t, "copies", f.ops("copy-from"), []string{"helper-1"}) // p_cache only
 }
 
+func TestRunVolumeReplacedDuringBackup(t *testing.T) {
+	f := stdEngine()
+	f.StopFn = func(ctx context.Context, id string, timeout time.Duration) error {
+		if id == "db-1" {
+			// Someone removed the volume and something re-created it
+			// under the same name (without compose's labels).
+			f.removeVolume("p_dbdata")
+			f.addVolume(backup.VolumeInfo{Name: "p_dbdata", Driver: "local"})
+		}
+		return nil
+	}
+	o := stdOptions(t)
+	_, err := backup.Run(t.Context(), f, o)
+	wantErrContains(t, err, "snapshot p_dbdata", "re-created")
+	allRunning(t, f, "db-1", "app-1", "web-1")
+	noHelpersLeft(t, f)
+	noBackupLeft(t, o.Dir)
+}
+
 func TestRunNotRunningServiceLeftAlone(t *testing.T) {
 	f := newFakeEngine(ctr("db", "running"), ctr("app", "exited"), ctr("web", "running"))
 	f.addVolume(dbVolume, dbFiles...)

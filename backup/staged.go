@@ -128,22 +128,13 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, vol
 			return stagers, fmt.Errorf("not enough free space for the staging copy of %s: need %d MB more, %d MB free", v.Name, need>>20, sp.FreeBytes>>20)
 		}
 
-		id, err := eng.CreateHelper(ctx, HelperSpec{Image: image, Project: o.Project.Name, KeepLogs: true, Mounts: mounts,
-			Cmd: []string{"/autobackup", "__helper", "sync", "--index", "/s/index", "/src", "/s/data"}})
+		id, err := createOnVolume(ctx, eng, HelperSpec{Image: image, Project: o.Project.Name, KeepLogs: true, Mounts: mounts,
+			Cmd: []string{"/autobackup", "__helper", "sync", "--index", "/s/index", "/src", "/s/data"}}, infos[v.Name])
 		if err != nil {
-			return stagers, err
+			return stagers, fmt.Errorf("%s: %w", v.Name, err)
 		}
 		st := &stager{vol: v, helper: id}
 		stagers = append(stagers, st)
-		// The engine silently re-creates a removed volume when a container
-		// mounts it; compare with what preflight saw.
-		now, err := eng.Volume(ctx, v.Name)
-		if err != nil {
-			return stagers, err
-		}
-		if now.CreatedAt != infos[v.Name].CreatedAt {
-			return stagers, fmt.Errorf("volume %s was removed during the backup", v.Name)
-		}
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("pre-copy %s (services still running)", v.Name)})
 		if _, err := st.sync(ctx, eng); err != nil {
 			return stagers, fmt.Errorf("pre-copy %s: %w", v.Name, err)

@@ -320,6 +320,7 @@ func TestRunSnapshotFailureRestarts(t *testing.T) {
 	if len(s.Backups) != 1 || s.Backups[0].Status != "failed" || !strings.Contains(s.Backups[0].Error, ext) || s.State.LastBackupStatus != "failed" {
 		t.Errorf("state = %+v", s)
 	}
-	// The engine re-created the volume empty when the helper mounted it;
-	// the test's cleanup removes it.
+	if r := Docker(t, "volume", "inspect", ext); r.Code == 0 {
+		t.Errorf("the removed volume %s exists again: the backup must not mount (and so re-create) it", ext)
+	}
 }

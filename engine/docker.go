@@ -159,7 +159,7 @@ func (d *Docker) Volume(ctx context.Context, name string) (backup.VolumeInfo, er
 	if err != nil {
 		return backup.VolumeInfo{}, notFound(err)
 	}
-	return backup.VolumeInfo{Name: v.Name, Driver: v.Driver, Options: v.Options, Labels: v.Labels, CreatedAt: v.CreatedAt}, nil
+	return backup.VolumeInfo{Name: v.Name, Driver: v.Driver, Options: v.Options, Labels: v.Labels}, nil
 }
 
 // CreateVolume creates a volume with the given driver, options and labels.
