@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -99,7 +100,7 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
 	}
-	if err := checkWritable(o.Dir); err != nil {
+	if err := checkWritable(o.Dir, expectedBytes(o.Dir, vols)); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
 	}
 	if _, err := archive.CleanPartials(o.Dir, 0); err != nil {
@@ -228,6 +229,12 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		Volumes:         res.Volumes,
 		Services:        services,
 	}
+	// An interrupted run is aborted, not committed, even when the copy
+	// happened to finish before the signal: the user asked to stop and is
+	// told the run did not happen.
+	if ctx.Err() != nil {
+		return res, errors.Join(fmt.Errorf("backup %s aborted: %w", res.ID, context.Cause(ctx)), restartErr)
+	}
 	// A complete copy is worth keeping even if a service did not come
 	// back: the run still fails (restartErr), but the data is safe.
 	if err := pending.Commit(m); err != nil {
@@ -313,9 +320,30 @@ func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pe
 	return nil
 }
 
-// checkWritable makes sure the backup directory exists (0700) and accepts
-// files, before anything is stopped.
-func checkWritable(dir string) error {
+// expectedBytes estimates the room a backup of vols needs: the archive
+// bytes of each volume in the newest backup in dir that holds it. Volumes
+// never backed up count nothing, so the estimate is 0 when nothing is known.
+func expectedBytes(dir string, vols []PlannedVolume) int64 {
+	entries, _ := archive.List(dir)
+	var total int64
+	for _, v := range vols {
+		for _, e := range entries {
+			if e.Manifest == nil {
+				continue
+			}
+			if i := slices.IndexFunc(e.Manifest.Volumes, func(av archive.Volume) bool { return av.Name == v.Name }); i >= 0 {
+				total += e.Manifest.Volumes[i].ArchiveBytes
+				break
+			}
+		}
+	}
+	return total
+}
+
+// checkWritable makes sure the backup directory exists (0700), accepts
+// files and, when the size of the backup can be estimated (need > 0), has
+// that much free space, before anything is stopped.
+func checkWritable(dir string, need int64) error {
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
 		return fmt.Errorf("backup directory %s is a file; set another with `docker autobackup config set directory PATH`", dir)
 	}
@@ -328,7 +356,27 @@ func checkWritable(dir string) error {
 	}
 	name := f.Name()
 	_ = f.Close()
-	return os.Remove(name)
+	if err := os.Remove(name); err != nil {
+		return err
+	}
+	if free, ok := freeBytes(dir); ok && need > 0 && free < need {
+		return fmt.Errorf("not enough free space in backup directory %s: the last backup of these volumes took %s, %s is free; free some space (docker autobackup prune) or set another directory with `docker autobackup config set directory PATH`",
+			dir, sizeString(need), sizeString(free))
+	}
+	return nil
+}
+
+func sizeString(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
 // createOnVolume creates a helper whose first mount is the source volume

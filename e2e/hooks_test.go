@@ -59,6 +59,15 @@ func TestComposeHooks(t *testing.T) {
 	}
 	wantAllUp(t, p, "db", "proxy")
 
+	// --if-enabled: scheduled backups are off by default, so nothing runs.
+	ev = p.StartEvents(t)
+	if r := p.Autobackup(t, "run", "--if-enabled"); r.Code != 0 || r.Stdout != "" || !strings.Contains(r.Stderr, "disabled") {
+		t.Errorf("run --if-enabled while disabled: %v", r)
+	}
+	if got := Lifecycle(ev.Stop(), "stop", "die"); len(got) != 0 {
+		t.Errorf("run --if-enabled while disabled touched containers: %v", got)
+	}
+
 	// --if-older-than: a recent successful backup is enough.
 	r := p.Autobackup(t, "run", "--if-older-than", "1h")
 	if r.Code != 0 || strings.TrimSpace(r.Stdout) != id {

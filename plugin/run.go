@@ -29,6 +29,7 @@ type runOptions struct {
 	quiet       bool
 	lockTimeout time.Duration
 	ifOlder     time.Duration
+	ifEnabled   bool
 }
 
 func newRunCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -48,6 +49,7 @@ everything else goes to stderr, so id=$(docker autobackup run) works.`,
 	f.StringVar(&o.tag, "tag", "", "Label the backup, e.g. pre-upgrade")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Print the plan and change nothing")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Print only the backup ID")
+	f.BoolVar(&o.ifEnabled, "if-enabled", false, "Do nothing (exit 0) unless scheduled backups are enabled; for host scheduler entries")
 	f.DurationVar(&o.ifOlder, "if-older-than", 0, "Skip (exit 0, print the last ID) when a successful backup is more recent than this, e.g. 1h")
 	f.DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish (default from settings: 0, fail at once)")
 	return cmd
@@ -100,6 +102,12 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	}
 	if o.dryRun {
 		return printPlan(ctx, dockerCli.Out(), eng, env)
+	}
+	if o.ifEnabled && !env.Settings.Enabled {
+		if !o.quiet {
+			fmt.Fprintln(stderr, "autobackup: scheduled backups are disabled for this project; skipping (turn them on: docker autobackup enable)")
+		}
+		return nil
 	}
 	if o.ifOlder > 0 {
 		if id, age, ok := recentBackup(env, time.Now()); ok && age < o.ifOlder {

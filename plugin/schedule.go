@@ -41,7 +41,7 @@ entry in the host's scheduler written by "docker autobackup schedule install"
 	install := &cobra.Command{
 		Use:   "install [--cron|--systemd]",
 		Short: "Write a crontab line or systemd timer that runs this project's backups on its schedule",
-		Long: `Write a host scheduler entry that runs "docker autobackup run --quiet" for
+		Long: `Write a host scheduler entry that runs "docker autobackup run --if-enabled --quiet" for
 this project on its schedule, with output appended to a log file. Running it
 again replaces the entry (one entry per project directory). Run it again after
 changing the schedule. Prints exactly what it wrote.
@@ -196,7 +196,7 @@ func newHostJob(env *projectEnv, g *globalOptions, o installOptions) (hostJob, e
 	for _, p := range g.Profiles {
 		j.args = append(j.args, "--profile", p)
 	}
-	j.args = append(j.args, "run", "--quiet")
+	j.args = append(j.args, "run", "--if-enabled", "--quiet")
 	for _, s := range append(append([]string{j.logFile}, j.args...), j.env...) {
 		if strings.ContainsAny(s, "\n\r\x00") {
 			return hostJob{}, usageErrorf("%q contains a line break; a scheduler entry cannot hold it", s)

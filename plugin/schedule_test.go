@@ -49,7 +49,7 @@ func TestScheduleInstallCrontab(t *testing.T) {
 		t.Errorf("the user's lines were changed:\n%s", first)
 	}
 	line := "15 2 * * * DOCKER_HOST=unix:///run/docker.sock /usr/bin/docker --config /home/me/.docker-alt autobackup --project-directory " +
-		g.ProjectDir + " run --quiet >>" + filepath.Join(g.ProjectDir, "backups", "autobackup.log") + " 2>&1\n"
+		g.ProjectDir + " run --if-enabled --quiet >>" + filepath.Join(g.ProjectDir, "backups", "autobackup.log") + " 2>&1\n"
 	if !strings.HasSuffix(string(first), line) {
 		t.Errorf("crontab:\n%s\nwant it to end with:\n%s", first, line)
 	}
@@ -163,7 +163,7 @@ func TestScheduleInstallSystemd(t *testing.T) {
 	if !strings.Contains(timer, "OnCalendar=Mon..Fri *-*-* 08..17:00,30:00\n") || !strings.Contains(timer, "Persistent=false") {
 		t.Errorf("timer:\n%s", timer)
 	}
-	if !strings.Contains(service, `ExecStart="/usr/bin/docker" "autobackup" "--project-directory" "`+g.ProjectDir+`" "run" "--quiet"`) {
+	if !strings.Contains(service, `ExecStart="/usr/bin/docker" "autobackup" "--project-directory" "`+g.ProjectDir+`" "run" "--if-enabled" "--quiet"`) {
 		t.Errorf("service:\n%s", service)
 	}
 	if !strings.Contains(out.String(), "systemctl --user enable --now") {

@@ -127,7 +127,7 @@ type keySpec struct {
 var specs = []keySpec{
 	{
 		name: "enabled", example: "true",
-		help:  "run backups on the schedule (docker autobackup install/run-due acts only when true)",
+		help:  "run backups on the schedule (the daemon and `run --if-enabled` from a host scheduler act only when true)",
 		field: func(s *Settings) any { return &s.Enabled },
 		parse: parseBool,
 	},
