@@ -40,17 +40,9 @@ type HooksResult struct {
 func EnableHooks(path, plugin string, commands []string) (HooksResult, error) {
 	var res HooksResult
 	changed, err := Edit(path, func(root *Object) error {
-		plugins, err := root.Object(pluginsKey)
+		plugins, mine, features, err := hookSections(path, root, plugin)
 		if err != nil {
-			return &ParseError{Path: path, Err: err}
-		}
-		mine, err := plugins.Object(plugin)
-		if err != nil {
-			return &ParseError{Path: path, Err: fmt.Errorf("%s: %w", pluginsKey, err)}
-		}
-		features, err := root.Object(featuresKey)
-		if err != nil {
-			return &ParseError{Path: path, Err: err}
+			return err
 		}
 
 		cur, _ := mine.String(hooksKey)
@@ -86,17 +78,9 @@ func EnableHooks(path, plugin string, commands []string) (HooksResult, error) {
 func DisableHooks(path, plugin string) (HooksResult, error) {
 	var res HooksResult
 	changed, err := Edit(path, func(root *Object) error {
-		plugins, err := root.Object(pluginsKey)
+		plugins, mine, features, err := hookSections(path, root, plugin)
 		if err != nil {
-			return &ParseError{Path: path, Err: err}
-		}
-		mine, err := plugins.Object(plugin)
-		if err != nil {
-			return &ParseError{Path: path, Err: fmt.Errorf("%s: %w", pluginsKey, err)}
-		}
-		features, err := root.Object(featuresKey)
-		if err != nil {
-			return &ParseError{Path: path, Err: err}
+			return err
 		}
 		_, weSet := mine.String(markerKey)
 		if v, ok := features.String(hooksKey); ok {
@@ -165,4 +149,20 @@ func isTrue(v string) bool {
 		return true
 	}
 	return false
+}
+
+// hookSections returns the objects hooks live in: plugins, plugins.<plugin>
+// and features (empty ones when absent); a non-object there is a
+// *ParseError.
+func hookSections(path string, root *Object, plugin string) (plugins, mine, features *Object, err error) {
+	if plugins, err = root.Object(pluginsKey); err != nil {
+		return nil, nil, nil, &ParseError{Path: path, Err: err}
+	}
+	if mine, err = plugins.Object(plugin); err != nil {
+		return nil, nil, nil, &ParseError{Path: path, Err: fmt.Errorf("%s: %w", pluginsKey, err)}
+	}
+	if features, err = root.Object(featuresKey); err != nil {
+		return nil, nil, nil, &ParseError{Path: path, Err: err}
+	}
+	return plugins, mine, features, nil
 }
