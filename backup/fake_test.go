@@ -462,6 +462,15 @@ func (f *fakeEngine) RunHelper(ctx context.Context, id string) (int, string, err
 	if f.RunHelperFn != nil {
 		return f.RunHelperFn(ctx, id)
 	}
+	return f.runHelperDefault(ctx, id)
+}
+
+// runHelperDefault is what RunHelper does without RunHelperFn, for
+// overrides that only change some calls.
+func (f *fakeEngine) runHelperDefault(ctx context.Context, id string) (int, string, error) {
+	f.mu.Lock()
+	spec := f.helpers[id]
+	f.mu.Unlock()
 	if len(spec.Cmd) > 2 && (spec.Cmd[2] == "sync" || spec.Cmd[2] == "space") {
 		// The staging volume holds the mirror: copy the source's files.
 		src, err := f.mounted(id, "/src")
@@ -490,6 +499,14 @@ func (f *fakeEngine) RunHelper(ctx context.Context, id string) (int, string, err
 		f.mu.Unlock()
 	}
 	return 0, "", nil
+}
+
+// isSync reports whether helper id runs the sync command.
+func (f *fakeEngine) isSync(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	spec := f.helpers[id]
+	return len(spec.Cmd) > 2 && spec.Cmd[2] == "sync"
 }
 
 // freeBytes is the free space the fake's "space" helper reports.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -167,14 +168,26 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "snapshot"})
 	if mode == ModeStaged {
-		// Only what changed since the pre-copy started is copied now.
-		for _, s := range stagers {
-			st, err := s.sync(ctx, eng)
-			if err != nil {
-				return res, fmt.Errorf("snapshot %s: delta sync: %w", s.vol.Name, err)
-			}
-			progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: s.vol.Name,
-				Message: fmt.Sprintf("synced   %s: %d changed file(s), %d bytes, %d deleted, in %s", s.vol.Name, st.Copied, st.CopiedBytes, st.Deleted, time.Duration(st.Duration).Round(time.Millisecond))})
+		// Only what changed since the pre-copy started is copied now, for
+		// all volumes at once: this is the part of the downtime we own.
+		errs := make([]error, len(stagers))
+		var wg sync.WaitGroup
+		for i, s := range stagers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, err := s.sync(ctx, eng)
+				if err != nil {
+					errs[i] = fmt.Errorf("snapshot %s: delta sync: %w", s.vol.Name, err)
+					return
+				}
+				progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: s.vol.Name,
+					Message: fmt.Sprintf("synced   %s: %d changed file(s), %d bytes, %d deleted, in %s", s.vol.Name, st.Copied, st.CopiedBytes, st.Deleted, time.Duration(st.Duration).Round(time.Millisecond))})
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return res, err
 		}
 	} else {
 		for _, v := range vols {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
@@ -16,7 +17,12 @@ func stagedOptions(t *testing.T) (backup.Options, *[]progress.Event) {
 	o := stdOptions(t)
 	o.Mode = backup.ModeAuto
 	var events []progress.Event
-	o.Reporter = progress.Func(func(e progress.Event) { events = append(events, e) })
+	var mu sync.Mutex // reporters must be safe for concurrent use
+	o.Reporter = progress.Func(func(e progress.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	})
 	return o, &events
 }
 
@@ -127,19 +133,19 @@ func TestRunStagedFallsBackWhenDiskIsShort(t *testing.T) {
 func TestRunStagedDeltaFailureRestarts(t *testing.T) {
 	f := stdEngine()
 	o, _ := stagedOptions(t)
-	// Calls: space+sync for each volume (pre-copy), then the deltas.
-	n := 0
-	var fail func(ctx context.Context, id string) (int, string, error)
-	fail = func(ctx context.Context, id string) (int, string, error) {
-		n++
-		if n == 5 {
+	// The second sync run of a helper is its delta, with services stopped.
+	var mu sync.Mutex
+	runs := map[string]int{}
+	f.RunHelperFn = func(ctx context.Context, id string) (int, string, error) {
+		mu.Lock()
+		runs[id]++
+		n := runs[id]
+		mu.Unlock()
+		if n == 2 && f.isSync(id) {
 			return 1, "helper: write /s/data/x: no space left on device", nil
 		}
-		f.RunHelperFn = nil
-		defer func() { f.RunHelperFn = fail }()
-		return f.RunHelper(ctx, id)
+		return f.runHelperDefault(ctx, id)
 	}
-	f.RunHelperFn = fail
 	_, err := backup.Run(t.Context(), f, o)
 	wantErrContains(t, err, "delta sync", "no space left")
 	if errors.Is(err, backup.ErrPreflight) {

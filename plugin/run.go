@@ -75,7 +75,7 @@ func withSignals(ctx context.Context, stderr io.Writer) (context.Context, func()
 					fmt.Fprintf(stderr, "\nautobackup: %s received: aborting; services that were stopped are being started again\n", s)
 					cancel(fmt.Errorf("interrupted by %s", s))
 				} else {
-					fmt.Fprintf(stderr, "\nautobackup: still bringing services back; please wait (this cannot be skipped)\n")
+					fmt.Fprintf(stderr, "\nautobackup: still bringing services back; please wait. Abandoning this leaves services stopped; if you must: kill -9 %d, then docker compose start\n", os.Getpid())
 				}
 			}
 		}
