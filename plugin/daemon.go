@@ -14,7 +14,6 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
-	autobackup "github.com/docker-autobackup/docker-autobackup"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/scheduler"
@@ -207,19 +206,7 @@ func daemonBackup(ctx context.Context, dockerCli command.Cli, dir string, sel co
 	defer lock.Release()
 
 	stderr := dockerCli.Err()
-	res, runErr := backup.Run(ctx, eng, backup.Options{
-		Project:     env.Project,
-		Dir:         env.BackupDir,
-		Level:       zstdLevel(env.Settings.CompressionLevel),
-		Timeouts:    env.timeouts(),
-		Reporter:    newPrinter(stderr, true),
-		ToolVersion: autobackup.Version(),
-		LastSizes:   lastSizes(env.BackupDir),
-		Keep:        env.keep(),
-		SkipVolumes: env.skipVolumes(),
-		Services:    env.Ext.Services,
-		Hooks:       backup.LifecycleHooks(eng),
-	})
+	res, runErr := backup.Run(ctx, eng, env.backupOptions(eng, "", newPrinter(stderr, true)))
 	interrupted := ctx.Err() != nil
 	if runErr != nil && interrupted {
 		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(ctx))

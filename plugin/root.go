@@ -57,7 +57,9 @@ directory, or select the project like docker compose does (-f, -p, ...).`,
 		},
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError(fmt.Errorf("%w; see 'docker autobackup %s --help'", err, strings.TrimPrefix(c.CommandPath(), "docker autobackup ")))
+		// Flag errors bypass RunE (and its exitError): map them here, or
+		// the plugin framework exits 1 for what is a usage error.
+		return exitError(usageError(fmt.Errorf("%w; see 'docker autobackup %s --help'", err, strings.TrimPrefix(c.CommandPath(), "docker autobackup "))))
 	})
 	f := cmd.PersistentFlags()
 	f.StringArrayVarP(&g.Files, "file", "f", nil, "Compose configuration files")

@@ -132,21 +132,7 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	if !o.quiet {
 		fmt.Fprintf(stderr, "autobackup: backing up project %s into %s\n", env.Project.Name, env.relPath(env.BackupDir))
 	}
-	res, runErr := backup.Run(ctx, eng, backup.Options{
-		Project:     env.Project,
-		Dir:         env.BackupDir,
-		Tag:         o.tag,
-		Level:       zstdLevel(env.Settings.CompressionLevel),
-		Timeouts:    env.timeouts(),
-		Reporter:    pr,
-		ToolVersion: autobackup.Version(),
-		LastSizes:   lastSizes(env.BackupDir),
-		Keep:        env.keep(),
-		SkipVolumes: env.skipVolumes(),
-		Services:    env.Ext.Services,
-		Hooks:       backup.LifecycleHooks(eng),
-		Mode:        env.Settings.Snapshot,
-	})
+	res, runErr := backup.Run(ctx, eng, env.backupOptions(eng, o.tag, pr))
 	if runErr != nil && ctx.Err() != nil {
 		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(ctx))
 	}
@@ -168,6 +154,26 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	}
 	_, err = fmt.Fprintln(dockerCli.Out(), res.ID)
 	return err
+}
+
+// backupOptions is how every backup of the project runs (run and daemon):
+// settings, compose extensions and hooks applied.
+func (e *projectEnv) backupOptions(eng *engine.Docker, tag string, r progress.Reporter) backup.Options {
+	return backup.Options{
+		Project:     e.Project,
+		Dir:         e.BackupDir,
+		Tag:         tag,
+		Level:       zstdLevel(e.Settings.CompressionLevel),
+		Timeouts:    e.timeouts(),
+		Reporter:    r,
+		ToolVersion: autobackup.Version(),
+		LastSizes:   lastSizes(e.BackupDir),
+		Keep:        e.keep(),
+		SkipVolumes: e.skipVolumes(),
+		Services:    e.Ext.Services,
+		Hooks:       backup.LifecycleHooks(eng),
+		Mode:        e.Settings.Snapshot,
+	}
 }
 
 // recordRun writes the run into autobackup.toml. Preflight failures (nothing

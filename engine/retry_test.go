@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/compose"
+)
+
+func TestTransient(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection reset", errReset, true},
+		{"connection refused", errRefused, true},
+		{"500", errServer, true},
+		{"503", errUnavailable, true},
+		{"404", errNotFound, false},
+		{"409", errConflict, false},
+		{"cancelled", context.Canceled, false},
+		{"deadline", context.DeadlineExceeded, false},
+		{"plain", errors.New("something else"), false},
+	} {
+		if got := transient(c.err); got != c.want {
+			t.Errorf("transient(%s: %v) = %v, want %v", c.name, c.err, got, c.want)
+		}
+	}
+}
+
+// Transient errors on idempotent calls are retried, then the call succeeds.
+func TestRetryTransientThenSucceeds(t *testing.T) {
+	fastRetries(t)
+	for _, c := range []struct {
+		method string
+		call   func(d *Docker) error
+	}{
+		{"ContainerStop", func(d *Docker) error { return d.StopContainer(t.Context(), "x", time.Second) }},
+		{"ContainerStart", func(d *Docker) error { return d.StartContainer(t.Context(), "x") }},
+		{"ContainerInspect", func(d *Docker) error { _, err := d.InspectContainer(t.Context(), "x"); return err }},
+		{"ContainerList", func(d *Docker) error { _, err := d.Containers(t.Context(), "p"); return err }},
+		{"VolumeInspect", func(d *Docker) error { _, err := d.Volume(t.Context(), "v"); return err }},
+		{"ContainerRemove", func(d *Docker) error { return d.RemoveHelper(t.Context(), "h") }},
+	} {
+		t.Run(c.method, func(t *testing.T) {
+			api := newFakeAPI()
+			api.failFirst(c.method, errReset, errServer, errUnavailable)
+			if err := c.call(New(api, "test")); err != nil {
+				t.Fatalf("after 3 transient errors: %v, want success on the 4th attempt", err)
+			}
+			if got := api.count(c.method); got != 4 {
+				t.Errorf("%s called %d times, want 4", c.method, got)
+			}
+		})
+	}
+}
+
+// 404 and 409 are answers, not hiccups: returned at once, 404 as
+// compose.ErrNotFound.
+func TestRetryNotForClientErrors(t *testing.T) {
+	fastRetries(t)
+	api := newFakeAPI()
+	d := New(api, "test")
+	api.failFirst("ContainerStop", errNotFound)
+	err := d.StopContainer(t.Context(), "x", time.Second)
+	if !errors.Is(err, compose.ErrNotFound) {
+		t.Errorf("stop of a missing container: %v, want compose.ErrNotFound", err)
+	}
+	api.failFirst("ContainerStart", errConflict)
+	if err := d.StartContainer(t.Context(), "x"); err == nil {
+		t.Error("start with a 409: no error")
+	}
+	api.failFirst("VolumeInspect", errNotFound)
+	if _, err := d.Volume(t.Context(), "v"); !errors.Is(err, compose.ErrNotFound) {
+		t.Errorf("missing volume: %v, want compose.ErrNotFound", err)
+	}
+	for _, m := range []string{"ContainerStop", "ContainerStart", "VolumeInspect"} {
+		if got := api.count(m); got != 1 {
+			t.Errorf("%s called %d times, want 1 (no retry)", m, got)
+		}
+	}
+}
+
+// Retries are bounded: after retryAttempts the last error is returned.
+func TestRetryBounded(t *testing.T) {
+	fastRetries(t)
+	api := newFakeAPI()
+	for range 20 {
+		api.failFirst("ContainerInspect", errServer)
+	}
+	_, err := New(api, "test").InspectContainer(t.Context(), "x")
+	if err == nil || !errors.Is(err, errServer) {
+		t.Fatalf("err = %v, want the last 500", err)
+	}
+	if got := api.count("ContainerInspect"); got != retryAttempts {
+		t.Errorf("called %d times, want %d", got, retryAttempts)
+	}
+}
+
+// The back-off doubles from retryBase: 5 attempts wait 1+2+4+8 units.
+func TestRetryBacksOff(t *testing.T) {
+	base := retryBase
+	retryBase = 10 * time.Millisecond
+	t.Cleanup(func() { retryBase = base })
+	api := newFakeAPI()
+	for range retryAttempts {
+		api.failFirst("ContainerStart", errReset)
+	}
+	begin := time.Now()
+	_ = New(api, "test").StartContainer(t.Context(), "x")
+	if got, want := time.Since(begin), 150*time.Millisecond; got < want {
+		t.Errorf("5 failing attempts took %s, want at least %s of back-off", got, want)
+	}
+}
+
+// A cancelled context ends the retries at once.
+func TestRetryStopsOnCancel(t *testing.T) {
+	base := retryBase
+	retryBase = time.Hour
+	t.Cleanup(func() { retryBase = base })
+	api := newFakeAPI()
+	api.failFirst("ContainerStart", errReset, errReset)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() { done <- New(api, "test").StartContainer(ctx, "x") }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("cancelled retry returned no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("retry ignored the cancellation")
+	}
+}
+
+// Helper containers: no network, read-only source mounts that never copy
+// image content in, no logs, and the labels clean looks for.
+func TestCreateHelperIsolation(t *testing.T) {
+	api := newFakeAPI()
+	d := New(api, "test")
+	_, err := d.CreateHelper(t.Context(), backup.HelperSpec{
+		Image: "docker-autobackup-helper:test", Project: "shop",
+		Mounts: []backup.Mount{{Volume: "shop_db", Target: "/v", ReadOnly: true}, {Volume: "stage", Target: "/s"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(api.create) != 1 {
+		t.Fatalf("ContainerCreate called %d times", len(api.create))
+	}
+	c := api.create[0]
+	if c.Host.NetworkMode != "none" || !c.Config.NetworkDisabled {
+		t.Errorf("network: mode %q, disabled %v; want none, true", c.Host.NetworkMode, c.Config.NetworkDisabled)
+	}
+	if c.Config.Labels[LabelHelper] != "true" || c.Config.Labels[LabelProject] != "shop" {
+		t.Errorf("labels %v, want %s=true and %s=shop", c.Config.Labels, LabelHelper, LabelProject)
+	}
+	if c.Host.LogConfig.Type != "none" {
+		t.Errorf("log driver %q, want none (the volume's data must not land in logs)", c.Host.LogConfig.Type)
+	}
+	if c.Host.Privileged || len(c.Host.CapAdd) > 0 || len(c.Host.Binds) > 0 {
+		t.Errorf("helper has privileges or binds: %+v", c.Host)
+	}
+	if len(c.Host.Mounts) != 2 {
+		t.Fatalf("mounts %+v", c.Host.Mounts)
+	}
+	src, stage := c.Host.Mounts[0], c.Host.Mounts[1]
+	if src.Source != "shop_db" || src.Target != "/v" || !src.ReadOnly || src.Type != "volume" {
+		t.Errorf("source mount %+v, want volume shop_db read-only at /v", src)
+	}
+	if src.VolumeOptions == nil || !src.VolumeOptions.NoCopy {
+		t.Errorf("source mount without NoCopy: %+v", src.VolumeOptions)
+	}
+	if stage.ReadOnly {
+		t.Errorf("staging mount is read-only: %+v", stage)
+	}
+
+	// A started helper keeps its (short) output, still without network.
+	if _, err := d.CreateHelper(t.Context(), backup.HelperSpec{Image: "i", Project: "shop", Cmd: []string{"/autobackup", "__helper"}, KeepLogs: true}); err != nil {
+		t.Fatal(err)
+	}
+	if c := api.create[1]; c.Host.NetworkMode != "none" || c.Host.LogConfig.Type != "json-file" || c.Config.Labels[LabelHelper] != "true" {
+		t.Errorf("running helper: %+v %+v", c.Host, c.Config.Labels)
+	}
+}
