@@ -279,6 +279,9 @@ func (f *fakeEngine) StartContainer(ctx context.Context, id string) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if _, helper := f.helpers[id]; helper {
+		return nil // a serving helper
+	}
 	c := f.find(id)
 	if c == nil {
 		return fmt.Errorf("container %s: %w", id, compose.ErrNotFound)
@@ -471,6 +474,13 @@ func (f *fakeEngine) runHelperDefault(ctx context.Context, id string) (int, stri
 	f.mu.Lock()
 	spec := f.helpers[id]
 	f.mu.Unlock()
+	return f.helperCommand(id, spec.Cmd)
+}
+
+// helperCommand does what the helper binary's commands do, on the fake's
+// volumes: run as the helper's command or exec'd into a serving helper.
+func (f *fakeEngine) helperCommand(id string, cmd []string) (int, string, error) {
+	spec := backup.HelperSpec{Cmd: cmd}
 	if len(spec.Cmd) > 2 && (spec.Cmd[2] == "sync" || spec.Cmd[2] == "space") {
 		// The staging volume holds the mirror: copy the source's files.
 		src, err := f.mounted(id, "/src")
@@ -501,12 +511,12 @@ func (f *fakeEngine) runHelperDefault(ctx context.Context, id string) (int, stri
 	return 0, "", nil
 }
 
-// isSync reports whether helper id runs the sync command.
+// isSync reports whether id is a staging helper (it serves sync execs).
 func (f *fakeEngine) isSync(id string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	spec := f.helpers[id]
-	return len(spec.Cmd) > 2 && spec.Cmd[2] == "sync"
+	return len(spec.Cmd) > 2 && spec.Cmd[2] == "serve"
 }
 
 // freeBytes is the free space the fake's "space" helper reports.
@@ -536,8 +546,20 @@ func (f *fakeEngine) Exec(ctx context.Context, id string, spec backup.ExecSpec) 
 	if f.ExecFn != nil {
 		return f.ExecFn(ctx, id, spec)
 	}
+	return f.execDefault(ctx, id, spec)
+}
+
+// execDefault is what Exec does without ExecFn: a helper runs the helper
+// command; a service container succeeds.
+func (f *fakeEngine) execDefault(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, "", err
+	}
+	f.mu.Lock()
+	_, helper := f.helpers[id]
+	f.mu.Unlock()
+	if helper {
+		return f.helperCommand(id, spec.Cmd)
 	}
 	return 0, "", nil
 }

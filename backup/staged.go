@@ -48,6 +48,10 @@ func ChooseMode(setting string, img HelperImage) (string, string) {
 	return ModeStream, fmt.Sprintf("unknown snapshot mode %q", setting)
 }
 
+// syncCommand mirrors /src into /s/data; its index in /s/index lets the
+// second run copy only what changed (see helper.Sync).
+var syncCommand = []string{"/autobackup", "__helper", "sync", "--index", "/s/index", "/src", "/s/data"}
+
 // stager keeps one volume's staging helper between the phases of a staged
 // backup: pre-copy while running, delta sync while stopped, archive after.
 type stager struct {
@@ -128,13 +132,19 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, vol
 			return stagers, fmt.Errorf("not enough free space for the staging copy of %s: need %d MB more, %d MB free", v.Name, need>>20, sp.FreeBytes>>20)
 		}
 
-		id, err := createOnVolume(ctx, eng, HelperSpec{Image: image, Project: o.Project.Name, KeepLogs: true, Mounts: mounts,
-			Cmd: []string{"/autobackup", "__helper", "sync", "--index", "/s/index", "/src", "/s/data"}}, infos[v.Name])
+		// The helper keeps running (serve) so the delta sync, while the
+		// services are down, is an exec into it rather than the start of
+		// a container: that is most of the downtime we add.
+		id, err := createOnVolume(ctx, eng, HelperSpec{Image: image, Project: o.Project.Name, Mounts: mounts,
+			Cmd: []string{"/autobackup", "__helper", "serve"}}, infos[v.Name])
 		if err != nil {
 			return stagers, fmt.Errorf("%s: %w", v.Name, err)
 		}
 		st := &stager{vol: v, helper: id}
 		stagers = append(stagers, st)
+		if err := eng.StartContainer(ctx, id); err != nil {
+			return stagers, fmt.Errorf("start the sync helper for %s: %w", v.Name, err)
+		}
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("pre-copy %s (services still running)", v.Name)})
 		if _, err := st.sync(ctx, eng); err != nil {
 			return stagers, fmt.Errorf("pre-copy %s: %w", v.Name, err)
@@ -148,7 +158,7 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, vol
 // changed since the pre-copy started, by the ctime rule.
 func (s *stager) sync(ctx context.Context, eng Engine) (syncStats, error) {
 	var st syncStats
-	code, out, err := eng.RunHelper(ctx, s.helper)
+	code, out, err := eng.Exec(ctx, s.helper, ExecSpec{Cmd: syncCommand})
 	if err != nil {
 		return st, err
 	}

@@ -78,17 +78,17 @@ func TestRunStaged(t *testing.T) {
 	at := func(op, id string) []int {
 		var out []int
 		for i, c := range calls {
-			if c.Op == op && (id == "" || c.ID == id) && (op != "run-helper" || strings.Contains(c.Detail, " sync ")) {
+			if c.Op == op && (id == "" || c.ID == id) && (op != "exec" || strings.Contains(c.Detail, " sync ")) {
 				out = append(out, i)
 			}
 		}
 		return out
 	}
-	syncs := at("run-helper", "")
+	syncs := at("exec", "")
 	if len(syncs) != 4 {
 		t.Fatalf("sync runs at %v, want 2 per volume", syncs)
 	}
-	firstStop, dbStopped, firstStart := at("stop", "")[0], at("stopped", "db-1")[0], at("start", "")[0]
+	firstStop, dbStopped, firstStart := at("stop", "")[0], at("stopped", "db-1")[0], at("start", "db-1")[0] // db starts first
 	if syncs[1] > firstStop || syncs[2] < dbStopped || syncs[3] > firstStart {
 		t.Errorf("sync runs at %v; want two before the first stop (%d) and two between the last stop (%d) and the first start (%d)", syncs, firstStop, dbStopped, firstStart)
 	}
@@ -133,10 +133,10 @@ func TestRunStagedFallsBackWhenDiskIsShort(t *testing.T) {
 func TestRunStagedDeltaFailureRestarts(t *testing.T) {
 	f := stdEngine()
 	o, _ := stagedOptions(t)
-	// The second sync run of a helper is its delta, with services stopped.
+	// The second sync exec into a helper is its delta, with services stopped.
 	var mu sync.Mutex
 	runs := map[string]int{}
-	f.RunHelperFn = func(ctx context.Context, id string) (int, string, error) {
+	f.ExecFn = func(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error) {
 		mu.Lock()
 		runs[id]++
 		n := runs[id]
@@ -144,7 +144,7 @@ func TestRunStagedDeltaFailureRestarts(t *testing.T) {
 		if n == 2 && f.isSync(id) {
 			return 1, "helper: write /s/data/x: no space left on device", nil
 		}
-		return f.runHelperDefault(ctx, id)
+		return f.execDefault(ctx, id, spec)
 	}
 	_, err := backup.Run(t.Context(), f, o)
 	wantErrContains(t, err, "delta sync", "no space left")

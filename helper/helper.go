@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 )
 
 // Arg is the first argument that selects helper mode.
@@ -32,6 +34,12 @@ func Main(args []string, stderr io.Writer) int {
 		err = SyncMain(args[3:], os.Stdout)
 	case "space":
 		err = SpaceMain(args[3:], os.Stdout)
+	case "serve":
+		// Keep the container running for exec'd commands until it is
+		// stopped or removed.
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+		<-ch
 	default:
 		err = fmt.Errorf("unknown helper command %q", args[2])
 	}
