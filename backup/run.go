@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -374,22 +375,9 @@ func checkWritable(dir string, need int64) error {
 	}
 	if free, ok := freeBytes(dir); ok && need > 0 && free < need {
 		return fmt.Errorf("not enough free space in backup directory %s: the last backup of these volumes took %s, %s is free; free some space (docker autobackup prune) or set another directory with `docker autobackup config set directory PATH`",
-			dir, sizeString(need), sizeString(free))
+			dir, size.Format(need), size.Format(free))
 	}
 	return nil
-}
-
-func sizeString(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
 // createOnVolume creates a helper whose first mount is the source volume

@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/term"
 
+	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -108,15 +109,5 @@ func rateLine(n, total int64, elapsed time.Duration) string {
 
 func pct(n, total int64) string { return fmt.Sprintf("%d%%", n*100/total) }
 
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
+// humanBytes formats a byte count for the user.
+func humanBytes(n int64) string { return size.Format(n) }
