@@ -304,7 +304,7 @@ func (s *Stopped) Restart(ctx context.Context) error {
 				r.fail(name, err)
 				return
 			}
-			progress.Send(l.Reporter, progress.Event{Kind: progress.ServiceHealthy, Service: name})
+			r.markReady(name)
 		}()
 	}
 	wg.Wait()
@@ -322,7 +322,19 @@ type restart struct {
 
 	mu     sync.Mutex
 	failed map[string]error
-	done   map[string]bool
+	done   map[string]bool // services reported ready
+}
+
+// markReady reports a restarted service as ready, once, when it is first
+// seen running and healthy.
+func (r *restart) markReady(name string) {
+	r.mu.Lock()
+	seen := r.done[name]
+	r.done[name] = true
+	r.mu.Unlock()
+	if !seen {
+		progress.Send(r.s.l.Reporter, progress.Event{Kind: progress.ServiceHealthy, Service: name})
+	}
 }
 
 func (r *restart) fail(name string, err error) {
@@ -397,7 +409,13 @@ func (r *restart) waitDependency(ctx context.Context, dep string, cond types.Ser
 		if len(cs) == 0 {
 			return nil
 		}
-		return r.waitReady(ctx, dep, cs, true)
+		if err := r.waitReady(ctx, dep, cs, true); err != nil {
+			return err
+		}
+		if len(r.s.byService[dep]) > 0 {
+			r.markReady(dep)
+		}
+		return nil
 	case types.ServiceConditionCompletedSuccessfully:
 		return r.waitCompleted(ctx, dep)
 	default: // service_started
