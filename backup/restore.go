@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -251,7 +252,13 @@ func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image stri
 	go func() {
 		// Defence in depth: the archive was verified, but refuse again
 		// entry by entry while streaming in case the file changed since.
-		err := archive.Rooted(ctx, pw, src, o.Safety, "v")
+		// Batch the tar writer's small writes (512-byte headers) so the
+		// upload to the engine moves in large chunks.
+		bw := bufio.NewWriterSize(pw, 1<<20)
+		err := archive.Rooted(ctx, bw, src, o.Safety, "v")
+		if err == nil {
+			err = bw.Flush()
+		}
 		pw.CloseWithError(err)
 		sanitized <- err
 	}()
