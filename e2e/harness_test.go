@@ -117,6 +117,20 @@ func (p *Project) cleanup(t *testing.T) {
 			t.Errorf("cleanup: project %s: docker %s: %v", p.Name, strings.Join(kind.rm, " "), r)
 		}
 	}
+	// What the plugin keeps between runs on purpose (staging volumes) and
+	// any helper it failed to remove carry its own project label, not
+	// compose's: remove them too, and fail on helpers, which must never
+	// outlive a command.
+	ours := "label=io.docker-autobackup.project=" + p.Name
+	if left := strings.Fields(runCmd(ctx, "", nil, "docker", "ps", "-aq", "--filter", ours).Stdout); len(left) > 0 {
+		t.Errorf("cleanup: helper containers left behind by the plugin: %v", left)
+		runCmd(ctx, "", nil, "docker", append([]string{"rm", "-f", "-v"}, left...)...)
+	}
+	if left := strings.Fields(runCmd(ctx, "", nil, "docker", "volume", "ls", "-q", "--filter", ours).Stdout); len(left) > 0 {
+		if r := runCmd(ctx, "", nil, "docker", append([]string{"volume", "rm", "-f"}, left...)...); r.Code != 0 {
+			t.Errorf("cleanup: project %s: remove staging volumes: %v", p.Name, r)
+		}
+	}
 }
 
 // Compose runs `docker compose -p <Name> args...` in Dir and returns its
