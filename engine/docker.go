@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -461,6 +462,34 @@ func (d *Docker) CleanProject(ctx context.Context, project string) ([]string, er
 			return removed, fmt.Errorf("remove staging volume %s: %w", v.Name, err)
 		}
 		removed = append(removed, "staging volume "+v.Name)
+	}
+	return removed, nil
+}
+
+// CleanHelperImages removes helper images other than keep (those of other
+// plugin builds), and returns their references. An image still used by a
+// container is left alone.
+func (d *Docker) CleanHelperImages(ctx context.Context, keep string) ([]string, error) {
+	list, err := d.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelHelper+"=true"))})
+	if err != nil {
+		return nil, fmt.Errorf("list helper images: %w", err)
+	}
+	var removed []string
+	for _, img := range list {
+		if slices.Contains(img.RepoTags, keep) {
+			continue
+		}
+		if _, err := d.api.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true}); err != nil {
+			if errdefs.IsConflict(err) || errdefs.IsNotFound(err) {
+				continue // in use, or gone meanwhile
+			}
+			return removed, fmt.Errorf("remove helper image %s: %w", shortID(img.ID), err)
+		}
+		name := shortID(strings.TrimPrefix(img.ID, "sha256:"))
+		if len(img.RepoTags) > 0 {
+			name = img.RepoTags[0]
+		}
+		removed = append(removed, "helper image "+name)
 	}
 	return removed, nil
 }

@@ -8,16 +8,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
 func newCleanCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "clean",
-		Short: "Remove leftovers of interrupted runs: helper containers, staging volumes, partial backups",
+		Short: "Remove leftovers: helper containers and old helper images, staging volumes, partial backups",
 		Long: `Remove what an interrupted or crashed run may have left behind: helper
 containers (labelled io.docker-autobackup.helper), the project's staging
-volumes, and partial backup directories (.partial-*) in the backup
+volumes, helper images of earlier plugin builds, and partial backup directories (.partial-*) in the backup
 directory. Complete backups are never touched. Takes the project lock, so
 it never removes what a running backup is using.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -42,6 +43,15 @@ func runClean(ctx context.Context, dockerCli command.Cli, g *globalOptions) erro
 	defer lock.Release()
 	w := dockerCli.Err()
 	removed, err := eng.CleanProject(ctx, env.Project.Name)
+	if err == nil {
+		// Helper images of earlier plugin builds (one per upgrade).
+		var imgs []string
+		var img backup.HelperImage
+		if img, err = eng.HelperImage(ctx); err == nil {
+			imgs, err = eng.CleanHelperImages(ctx, img.Ref)
+			removed = append(removed, imgs...)
+		}
+	}
 	for _, r := range removed {
 		fmt.Fprintf(w, "removed %s\n", r)
 	}
