@@ -10,6 +10,8 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/helper"
+	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -59,21 +61,6 @@ type stager struct {
 	helper string
 }
 
-// syncStats is the part of the helper's JSON line we use.
-type syncStats struct {
-	Copied      int   `json:"copied"`
-	CopiedBytes int64 `json:"copied_bytes"`
-	Deleted     int   `json:"deleted"`
-	Files       int   `json:"files"`
-	Duration    int64 `json:"duration_ns"`
-}
-
-type spaceStats struct {
-	SrcBytes   int64 `json:"src_bytes"`
-	StageBytes int64 `json:"stage_bytes"`
-	FreeBytes  int64 `json:"free_bytes"`
-}
-
 // lastJSON returns the last line of out that looks like a JSON object.
 func lastJSON(out string, v any) error {
 	lines := strings.Split(out, "\n")
@@ -119,17 +106,12 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, vol
 		if err != nil {
 			return stagers, fmt.Errorf("measure %s: %w", v.Name, err)
 		}
-		var sp spaceStats
+		var sp helper.Space
 		if code != 0 || lastJSON(out, &sp) != nil {
 			return stagers, fmt.Errorf("measure %s: helper exited with code %d%s", v.Name, code, tailOf(out))
 		}
-		need := sp.SrcBytes - sp.StageBytes
-		if need < 0 {
-			need = 0
-		}
-		need += sp.SrcBytes / 20
-		if sp.FreeBytes < need {
-			return stagers, fmt.Errorf("not enough free space for the staging copy of %s: need %d MB more, %d MB free", v.Name, need>>20, sp.FreeBytes>>20)
+		if need := sp.Need(); sp.FreeBytes < need {
+			return stagers, fmt.Errorf("not enough free space for the staging copy of %s: it needs %s more, %s is free", v.Name, size.Format(need), size.Format(sp.FreeBytes))
 		}
 
 		// The helper keeps running (serve) so the delta sync, while the
@@ -156,8 +138,8 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, vol
 // sync runs the helper's sync once more: the first run is the full or
 // incremental pre-copy, the next one (services stopped) copies what
 // changed since the pre-copy started, by the ctime rule.
-func (s *stager) sync(ctx context.Context, eng Engine) (syncStats, error) {
-	var st syncStats
+func (s *stager) sync(ctx context.Context, eng Engine) (helper.SyncStats, error) {
+	var st helper.SyncStats
 	code, out, err := eng.Exec(ctx, s.helper, ExecSpec{Cmd: syncCommand})
 	if err != nil {
 		return st, err
