@@ -115,6 +115,32 @@ func scanTar(src io.Reader, tw *tar.Writer, opts SafetyOptions, cancelled func()
 }
 
 func scanTarRename(src io.Reader, tw *tar.Writer, opts SafetyOptions, cancelled func() error, rename func(*tar.Header) *tar.Header) (Stats, error) {
+	var fn func(hdr *tar.Header, content io.Reader) error
+	if tw != nil {
+		fn = func(hdr *tar.Header, content io.Reader) error {
+			out := outputHeader(hdr)
+			if rename != nil {
+				out = rename(out)
+			}
+			if err := tw.WriteHeader(out); err != nil {
+				return fmt.Errorf("write header: %w", err)
+			}
+			_, err := io.Copy(tw, content)
+			return err
+		}
+	}
+	return scan(src, opts, cancelled, fn)
+}
+
+// ScanTar reads the tar stream r to its end, checks every entry against the
+// safety rules of Sanitize before fn sees it, and calls fn (if not nil) with
+// each accepted entry and its content. What fn leaves unread is skipped.
+// An error from fn stops the scan and is returned with the entry's name.
+func ScanTar(r io.Reader, opts SafetyOptions, fn func(hdr *tar.Header, content io.Reader) error) (Stats, error) {
+	return scan(r, opts, func() error { return nil }, fn)
+}
+
+func scan(src io.Reader, opts SafetyOptions, cancelled func() error, fn func(hdr *tar.Header, content io.Reader) error) (Stats, error) {
 	var st Stats
 	er := &eofReader{r: src}
 	tr := tar.NewReader(er)
@@ -147,20 +173,18 @@ func scanTarRename(src io.Reader, tw *tar.Writer, opts SafetyOptions, cancelled 
 		case tar.TypeLink:
 			st.Hardlinks++
 		}
-		var w io.Writer = io.Discard
-		if tw != nil {
-			out := outputHeader(hdr)
-			if rename != nil {
-				out = rename(out)
+		content := &countReader{r: tr}
+		if fn != nil {
+			if err := fn(hdr, content); err != nil {
+				if ctxErr := cancelled(); ctxErr != nil {
+					return st, ctxErr
+				}
+				return st, fmt.Errorf("entry %q: %w", hdr.Name, unexpected(err))
 			}
-			if err := tw.WriteHeader(out); err != nil {
-				return st, fmt.Errorf("entry %q: write header: %w", hdr.Name, err)
-			}
-			w = tw
 		}
-		n, err := io.Copy(w, tr)
+		_, err = io.Copy(io.Discard, content)
 		if hdr.Typeflag == tar.TypeReg {
-			st.Bytes += n
+			st.Bytes += content.n
 		}
 		if err != nil {
 			if ctxErr := cancelled(); ctxErr != nil {

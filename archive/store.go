@@ -29,7 +29,8 @@ type Pending struct {
 	dir, id, path string
 
 	mu       sync.Mutex
-	archives map[string]bool // file names taken by WriteVolume
+	archives map[string]bool // file names taken by WriteVolume and Direct
+	unsynced []string        // archives written by direct writers, fsynced by Commit
 	done     bool            // committed or aborted
 }
 
@@ -98,6 +99,9 @@ func (p *Pending) Commit(m *Manifest) error {
 			return fmt.Errorf("commit backup %s: volume %s: archive %s has %d bytes, manifest says %d",
 				p.id, v.Name, v.Archive, fi.Size(), v.ArchiveBytes)
 		}
+	}
+	if err := p.syncArchives(); err != nil {
+		return fmt.Errorf("commit backup %s: %w", p.id, err)
 	}
 	data, err := marshalManifest(m)
 	if err != nil {

@@ -86,11 +86,7 @@ func (p *Pending) WriteVolume(ctx context.Context, v *Volume, tarStream io.Reade
 
 	sum := sha256.New()
 	out := &countWriter{w: io.MultiWriter(f, sum)}
-	enc, err := zstd.NewWriter(out,
-		zstd.WithEncoderLevel(encLevel),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithConcurrentBlocks(true),
-	)
+	enc, err := newEncoder(out, encLevel)
 	if err != nil {
 		return fmt.Errorf("volume %s: zstd encoder: %w", v.Name, err)
 	}
@@ -124,6 +120,25 @@ func (p *Pending) WriteVolume(ctx context.Context, v *Volume, tarStream io.Reade
 	v.TarBytes = in.n
 	v.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	return nil
+}
+
+// NewEncoder returns the zstd encoder every archive is written with, at
+// level (as for EncoderLevel), using all cores. The helper's pack uses it
+// too, so archives are the same whichever path wrote them.
+func NewEncoder(w io.Writer, level int) (*zstd.Encoder, error) {
+	encLevel, err := EncoderLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	return newEncoder(w, encLevel)
+}
+
+func newEncoder(w io.Writer, level zstd.EncoderLevel) (*zstd.Encoder, error) {
+	return zstd.NewWriter(w,
+		zstd.WithEncoderLevel(level),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithConcurrentBlocks(true),
+	)
 }
 
 // reserveArchive picks an unused archive file name for the volume name.
@@ -246,6 +261,10 @@ func OpenVolume(backupPath string, v Volume) (io.ReadCloser, error) {
 	}
 	return &volumeReader{f: f, dec: dec, name: v.Archive}, nil
 }
+
+// NewDecoder returns a zstd decoder for an archive, with the window bound
+// that keeps a hostile archive from making it allocate without limit.
+func NewDecoder(r io.Reader) (*zstd.Decoder, error) { return newDecoder(r, 0) }
 
 func newDecoder(r io.Reader, concurrency int) (*zstd.Decoder, error) {
 	opts := []zstd.DOption{zstd.WithDecoderMaxWindow(maxDecoderWindow)}

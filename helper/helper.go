@@ -34,6 +34,10 @@ func Main(args []string, stderr io.Writer) int {
 		err = SyncMain(args[3:], os.Stdout)
 	case "space":
 		err = SpaceMain(args[3:], os.Stdout)
+	case "pack":
+		err = PackMain(args[3:], os.Stdout)
+	case "unpack":
+		err = UnpackMain(args[3:], os.Stdout)
 	case "serve":
 		// Keep the container running for exec'd commands until it is
 		// stopped or removed.
@@ -45,6 +49,9 @@ func Main(args []string, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "helper:", err)
+		if errors.Is(err, ErrNotShared) {
+			return ExitNotShared
+		}
 		return 1
 	}
 	return 0

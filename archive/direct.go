@@ -1,0 +1,144 @@
+package archive
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
+)
+
+// PackResult is what a writer of an archive outside this process (the
+// helper's pack) reports about it. The helper prints it as JSON.
+type PackResult struct {
+	TarBytes     int64  `json:"tar_bytes"`
+	ArchiveBytes int64  `json:"archive_bytes"`
+	SHA256       string `json:"sha256"`
+	Entries      int    `json:"entries"`
+}
+
+// DirectFile is an archive that another process writes straight into the
+// partial directory: a helper container that sees the directory through a
+// bind mount reads the volume and writes the compressed archive itself, so
+// the data never crosses the engine's API.
+//
+// The file is created here, empty but for a random token. The writer must
+// find that token in it before writing (see the helper's pack): a helper
+// on a remote engine, or one that sees another directory under the same
+// path, does not find it and says so, and the caller falls back to copying
+// through the API.
+type DirectFile struct {
+	p     *Pending
+	name  string // final file name in the partial directory
+	temp  string // base name of the file the writer fills
+	Token string
+}
+
+// Direct reserves an archive file name for volume and creates the file a
+// direct writer fills. Call Finish once it is written, or Discard.
+func (p *Pending) Direct(volume string) (*DirectFile, error) {
+	name, err := p.reserveArchive(volume)
+	if err != nil {
+		return nil, err
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		p.releaseArchive(name)
+		return nil, err
+	}
+	token := hex.EncodeToString(b[:])
+	f, err := atomicfile.CreateTemp(p.path, name, 0o600)
+	if err != nil {
+		p.releaseArchive(name)
+		return nil, fmt.Errorf("volume %s: %w", volume, err)
+	}
+	_, werr := f.WriteString(token)
+	cerr := f.Close()
+	if werr != nil || cerr != nil {
+		_ = os.Remove(f.Name())
+		p.releaseArchive(name)
+		return nil, fmt.Errorf("volume %s: write %s: %v", volume, f.Name(), firstErr(werr, cerr))
+	}
+	return &DirectFile{p: p, name: name, temp: filepath.Base(f.Name()), Token: token}, nil
+}
+
+// TempName is the base name of the file the writer fills, inside the
+// partial directory.
+func (d *DirectFile) TempName() string { return d.temp }
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Finish checks the written file against what its writer reported and
+// gives it its final name; v gets the archive's name, sizes and checksum.
+// The file is fsynced by Commit, so that the time it takes is not spent
+// while services are stopped.
+func (d *DirectFile) Finish(v *Volume, r PackResult) error {
+	path := filepath.Join(d.p.path, d.temp)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("volume %s: archive written by the helper: %w", v.Name, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != r.ArchiveBytes || r.ArchiveBytes == 0 {
+		return fmt.Errorf("volume %s: the helper reported %d archive bytes, the file has %d", v.Name, r.ArchiveBytes, fi.Size())
+	}
+	if !sha256Hex.MatchString(r.SHA256) {
+		return fmt.Errorf("volume %s: the helper reported no valid checksum (%q)", v.Name, r.SHA256)
+	}
+	if err := os.Rename(path, filepath.Join(d.p.path, d.name)); err != nil {
+		return fmt.Errorf("volume %s: %w", v.Name, err)
+	}
+	d.p.mu.Lock()
+	d.p.unsynced = append(d.p.unsynced, d.name)
+	d.p.mu.Unlock()
+	v.Archive = d.name
+	v.ArchiveBytes = r.ArchiveBytes
+	v.TarBytes = r.TarBytes
+	v.SHA256 = r.SHA256
+	return nil
+}
+
+// Discard removes the file and frees its name. It is a no-op after Finish.
+func (d *DirectFile) Discard() {
+	if err := os.Remove(filepath.Join(d.p.path, d.temp)); err == nil || os.IsNotExist(err) {
+		d.p.mu.Lock()
+		written := false
+		for _, n := range d.p.unsynced {
+			written = written || n == d.name
+		}
+		d.p.mu.Unlock()
+		if !written {
+			d.p.releaseArchive(d.name)
+		}
+	}
+}
+
+// syncArchives fsyncs the archives written by direct writers.
+func (p *Pending) syncArchives() error {
+	for _, name := range p.unsynced {
+		f, err := os.Open(filepath.Join(p.path, name))
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", name, err)
+		}
+	}
+	p.unsynced = nil
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

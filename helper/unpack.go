@@ -1,0 +1,306 @@
+package helper
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/docker-autobackup/docker-autobackup/archive"
+)
+
+const unpackUsage = "usage: __helper unpack --sha256 HEX --size N [--allow-devices] ARCHIVE DIR"
+
+// UnpackResult is what `__helper unpack` prints as one JSON line.
+type UnpackResult struct {
+	Entries  int           `json:"entries"`
+	Files    int           `json:"files"`
+	Bytes    int64         `json:"bytes"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// UnpackMain runs `__helper unpack`: it makes DIR hold exactly the tree of
+// the archive ARCHIVE. The archive must have the given size and SHA-256,
+// checked before DIR is touched: a helper that sees another file under the
+// same path (or none) returns ErrNotShared and leaves DIR alone.
+func UnpackMain(args []string, stdout io.Writer) error {
+	fl := flag.NewFlagSet("unpack", flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	sum := fl.String("sha256", "", "expected SHA-256 of ARCHIVE")
+	size := fl.Int64("size", -1, "expected size of ARCHIVE")
+	devices := fl.Bool("allow-devices", false, "accept device nodes")
+	if err := fl.Parse(args); err != nil {
+		return fmt.Errorf("%w; %s", err, unpackUsage)
+	}
+	if fl.NArg() != 2 || *sum == "" || *size < 0 {
+		return errors.New(unpackUsage)
+	}
+	res, err := Unpack(fl.Arg(0), fl.Arg(1), *sum, *size, archive.SafetyOptions{AllowDevices: *devices})
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+// Unpack replaces the contents of dir with the tree in the archive at path
+// (zstd-compressed tar). The archive's size and SHA-256 are checked first;
+// a mismatch returns ErrNotShared before dir is touched. Every entry is
+// checked against the safety rules of archive.Sanitize before it is
+// written, and every write goes through an os.Root on dir, so nothing in
+// the archive or already in dir can make it write outside dir. The
+// archive's root entry gives dir its owner, mode and mtime.
+func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOptions) (UnpackResult, error) {
+	start := time.Now()
+	var res UnpackResult
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return res, ErrNotShared
+	}
+	if err != nil {
+		return res, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return res, err
+	} else if !fi.Mode().IsRegular() || fi.Size() != wantSize {
+		return res, ErrNotShared
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return res, fmt.Errorf("read %s: %w", path, err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != wantSum {
+		return res, ErrNotShared
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return res, err
+	}
+
+	if err := Wipe(dir); err != nil {
+		return res, fmt.Errorf("empty %s: %w", dir, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return res, err
+	}
+	defer root.Close()
+	h.Reset()
+	dec, err := archive.NewDecoder(io.TeeReader(f, h))
+	if err != nil {
+		return res, err
+	}
+	defer dec.Close()
+	x := &extractor{root: root, buf: make([]byte, 1<<20), chown: os.Geteuid() == 0}
+	st, err := archive.ScanTar(dec, opts, x.entry)
+	if err != nil {
+		return res, err
+	}
+	if err := x.finish(); err != nil {
+		return res, err
+	}
+	// The file was read twice; it must not have changed in between.
+	if _, err := io.Copy(h, f); err != nil {
+		return res, err
+	}
+	if hex.EncodeToString(h.Sum(nil)) != wantSum {
+		return res, fmt.Errorf("archive %s changed while it was restored; restore again", path)
+	}
+	res.Entries, res.Files, res.Bytes = st.Entries, st.Files, st.Bytes
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// extractor writes checked tar entries below root.
+type extractor struct {
+	root  *os.Root
+	buf   []byte
+	chown bool
+	dirs  []*tar.Header // directory metadata is applied last, deepest first
+}
+
+func (x *extractor) entry(hdr *tar.Header, content io.Reader) error {
+	rel := relName(hdr.Name)
+	if hdr.Typeflag == tar.TypeDir {
+		if rel != "." {
+			if err := x.clear(rel, true); err != nil {
+				return err
+			}
+			if err := x.root.Mkdir(rel, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+		}
+		x.dirs = append(x.dirs, hdr)
+		return nil
+	}
+	if rel == "." {
+		return fmt.Errorf("the archive's root is a %s, not a directory", typeName(hdr.Typeflag))
+	}
+	if err := x.clear(rel, false); err != nil {
+		return err
+	}
+	err := x.create(rel, hdr, content)
+	if errors.Is(err, fs.ErrNotExist) && hdr.Typeflag != tar.TypeLink {
+		// An archive made by hand may omit a parent directory.
+		if merr := x.root.MkdirAll(filepath.Dir(rel), 0o755); merr == nil {
+			err = x.create(rel, hdr, content)
+		}
+	}
+	return err
+}
+
+func (x *extractor) create(rel string, hdr *tar.Header, content io.Reader) error {
+	switch hdr.Typeflag {
+	case tar.TypeReg:
+		return x.file(rel, hdr, content)
+	case tar.TypeLink:
+		return x.root.Link(relName(hdr.Linkname), rel)
+	case tar.TypeSymlink:
+		if err := x.root.Symlink(hdr.Linkname, rel); err != nil {
+			return err
+		}
+		return x.meta(rel, hdr, false)
+	case tar.TypeFifo, tar.TypeChar, tar.TypeBlock:
+		mode := uint32(unix.S_IFIFO)
+		switch hdr.Typeflag {
+		case tar.TypeChar:
+			mode = unix.S_IFCHR
+		case tar.TypeBlock:
+			mode = unix.S_IFBLK
+		}
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		if err := x.at(rel, func(fd int, base string) error {
+			return unix.Mknodat(fd, base, mode|0o600, int(dev))
+		}); err != nil {
+			return err
+		}
+		return x.meta(rel, hdr, true)
+	}
+	return fmt.Errorf("unsupported entry type %s", typeName(hdr.Typeflag))
+}
+
+// clear removes what an earlier entry of the same name left, so a repeated
+// name in the archive replaces, as tar does. A directory is kept for a
+// directory entry.
+func (x *extractor) clear(rel string, keepDir bool) error {
+	fi, err := x.root.Lstat(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if keepDir && fi.IsDir() {
+		return nil
+	}
+	return x.root.RemoveAll(rel)
+}
+
+func (x *extractor) file(rel string, hdr *tar.Header, content io.Reader) error {
+	f, err := x.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.CopyBuffer(onlyWriter{f}, io.LimitReader(content, hdr.Size), x.buf)
+	if err == nil && x.chown {
+		err = f.Chown(hdr.Uid, hdr.Gid)
+	}
+	if err == nil {
+		// After the chown, which clears setuid and setgid.
+		err = f.Chmod(hdr.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky))
+	}
+	if c, ok := hdr.PAXRecords["SCHILY.xattr."+capabilityXattr]; ok && err == nil {
+		err = unix.Fsetxattr(int(f.Fd()), capabilityXattr, []byte(c), 0)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return x.root.Chtimes(rel, hdr.ModTime, hdr.ModTime)
+}
+
+// meta sets owner, mode (unless a symlink) and mtime of rel without
+// following it.
+func (x *extractor) meta(rel string, hdr *tar.Header, chmod bool) error {
+	return x.at(rel, func(fd int, base string) error {
+		if x.chown {
+			if err := unix.Fchownat(fd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return err
+			}
+		}
+		if chmod {
+			if err := unix.Fchmodat(fd, base, uint32(hdr.Mode&0o7777), 0); err != nil {
+				return err
+			}
+		}
+		ts := unix.NsecToTimespec(hdr.ModTime.UnixNano())
+		return unix.UtimesNanoAt(fd, base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+	})
+}
+
+// at calls fn with a descriptor of rel's parent directory, opened through
+// the root, and rel's last element.
+func (x *extractor) at(rel string, fn func(fd int, base string) error) error {
+	parent, err := x.root.Open(filepath.Dir(rel))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	return fn(int(parent.Fd()), filepath.Base(rel))
+}
+
+// finish applies the directories' metadata, children before parents so
+// that writing into a directory does not move its mtime afterwards.
+func (x *extractor) finish() error {
+	for i := len(x.dirs) - 1; i >= 0; i-- {
+		hdr := x.dirs[i]
+		rel := relName(hdr.Name)
+		if x.chown {
+			if err := x.root.Lchown(rel, hdr.Uid, hdr.Gid); err != nil {
+				return fmt.Errorf("entry %q: %w", hdr.Name, err)
+			}
+		}
+		if err := x.root.Chmod(rel, hdr.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+			return fmt.Errorf("entry %q: %w", hdr.Name, err)
+		}
+		if err := x.root.Chtimes(rel, hdr.ModTime, hdr.ModTime); err != nil {
+			return fmt.Errorf("entry %q: %w", hdr.Name, err)
+		}
+	}
+	return nil
+}
+
+// onlyWriter hides *os.File's ReadFrom so the copy uses our large buffer.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
+
+func typeName(t byte) string {
+	switch t {
+	case tar.TypeReg:
+		return "regular file"
+	case tar.TypeLink:
+		return "hard link"
+	case tar.TypeSymlink:
+		return "symlink"
+	case tar.TypeChar:
+		return "character device"
+	case tar.TypeBlock:
+		return "block device"
+	case tar.TypeFifo:
+		return "FIFO"
+	}
+	return "type " + strconv.Quote(string(t))
+}
