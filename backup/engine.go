@@ -29,11 +29,21 @@ type Mount struct {
 	ReadOnly bool
 }
 
+// Bind mounts a directory of the plugin's machine into a helper. It only
+// works when the engine runs there too (or shares the folder with it); the
+// engine refuses a source path it does not have.
+type Bind struct {
+	Source   string // absolute path on the plugin's machine
+	Target   string
+	ReadOnly bool
+}
+
 // HelperSpec describes a helper container.
 type HelperSpec struct {
 	Image    string
 	Project  string // recorded in a label
 	Mounts   []Mount
+	Binds    []Bind
 	Cmd      []string // empty for helpers that are never started
 	KeepLogs bool     // keep the output of a started helper (short)
 }

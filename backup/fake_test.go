@@ -4,8 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"slices"
 	"sort"
 	"strings"
@@ -13,8 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/helper"
 )
 
 // call is one engine call as the fake saw it. Stops are recorded twice:
@@ -67,6 +75,11 @@ type copyTo struct {
 // simulated behaviour of one method (the call is still recorded).
 type fakeEngine struct {
 	free           int64 // free bytes the "space" helper reports; 0 means plenty
+	// shared makes the engine accept bind mounts of the plugin's folders,
+	// as a local engine does; without it the engine refuses them, as a
+	// remote one does. foreign makes the helper see other files there (a
+	// remote engine that happens to have the same path).
+	shared, foreign bool
 	ContainersFn   func(ctx context.Context, project string) ([]compose.Container, error)
 	StopFn         func(ctx context.Context, id string, timeout time.Duration) error
 	VolumeFn       func(ctx context.Context, name string) (backup.VolumeInfo, error)
@@ -90,6 +103,7 @@ type fakeEngine struct {
 	execs      []execCall
 	copies     []copyTo
 	created    []backup.VolumeInfo
+	unpacked   []string // volumes written by a direct restore
 }
 
 var _ backup.Engine = (*fakeEngine)(nil)
@@ -371,6 +385,9 @@ func (f *fakeEngine) CreateHelper(ctx context.Context, spec backup.HelperSpec) (
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	if len(spec.Binds) > 0 && !f.shared {
+		return "", fmt.Errorf("Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: %s", spec.Binds[0].Source)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// Like the engine, mounting a missing volume creates it, empty.
@@ -499,6 +516,9 @@ func (f *fakeEngine) helperCommand(id string, cmd []string) (int, string, error)
 		f.files[stage] = slices.Clone(f.files[src])
 		return 0, fmt.Sprintf(`{"copied":%d,"copied_bytes":0,"deleted":0,"files":%d,"duration_ns":1000}`+"\n", len(f.files[src]), len(f.files[src])), nil
 	}
+	if len(spec.Cmd) > 2 && (spec.Cmd[2] == "pack" || spec.Cmd[2] == "unpack") {
+		return f.direct(id, spec.Cmd[2], spec.Cmd[3:])
+	}
 	if len(spec.Cmd) == 4 && spec.Cmd[2] == "wipe" {
 		vol, err := f.mounted(id, spec.Cmd[3])
 		if err != nil {
@@ -509,6 +529,117 @@ func (f *fakeEngine) helperCommand(id string, cmd []string) (int, string, error)
 		f.mu.Unlock()
 	}
 	return 0, "", nil
+}
+
+// hostPath maps a path inside helper id to the plugin's machine through
+// the helper's binds.
+func (f *fakeEngine) hostPath(id, p string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.helpers[id].Binds {
+		if rest, ok := strings.CutPrefix(p, b.Target+"/"); ok {
+			if f.foreign {
+				return filepath.Join(b.Source, "elsewhere", rest), nil
+			}
+			return filepath.Join(b.Source, rest), nil
+		}
+	}
+	return "", fmt.Errorf("helper %s has no bind for %s", id, p)
+}
+
+// direct does what the helper's pack and unpack do, on the fake's volumes
+// and the real files behind the helper's binds.
+func (f *fakeEngine) direct(id, cmd string, args []string) (int, string, error) {
+	flags := map[string]string{}
+	var pos []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; a {
+		case "--probe", "--allow-devices":
+			flags[a] = "true"
+		case "--token", "--level", "--sha256", "--size":
+			flags[a] = args[i+1]
+			i++
+		default:
+			pos = append(pos, a)
+		}
+	}
+	if len(pos) != 2 {
+		return 2, "usage", nil
+	}
+	notShared := fmt.Sprintf("helper: %v", helper.ErrNotShared)
+	if cmd == "pack" {
+		out, err := f.hostPath(id, pos[1])
+		if err != nil {
+			return 1, "", err
+		}
+		if b, err := os.ReadFile(out); err != nil || string(b) != flags["--token"] {
+			return helper.ExitNotShared, notShared, nil
+		}
+		if flags["--probe"] != "" {
+			return 0, "", nil
+		}
+		target := map[string]string{"/v": "/v", "/s/data": "/s"}[pos[0]]
+		vol, err := f.mounted(id, target)
+		if err != nil {
+			return 1, "", err
+		}
+		f.mu.Lock()
+		files := slices.Clone(f.files[vol])
+		f.mu.Unlock()
+		data, err := buildTar(files)
+		if err != nil {
+			return 1, "", err
+		}
+		var z bytes.Buffer
+		enc, err := archive.NewEncoder(&z, 1)
+		if err != nil {
+			return 1, "", err
+		}
+		_, _ = enc.Write(data)
+		if err := enc.Close(); err != nil {
+			return 1, "", err
+		}
+		if err := os.WriteFile(out, z.Bytes(), 0o600); err != nil {
+			return 1, "", err
+		}
+		sum := sha256.Sum256(z.Bytes())
+		res, _ := json.Marshal(archive.PackResult{TarBytes: int64(len(data)), ArchiveBytes: int64(z.Len()), SHA256: hex.EncodeToString(sum[:]), Entries: len(files)})
+		return 0, string(res) + "\n", nil
+	}
+	in, err := f.hostPath(id, pos[0])
+	if err != nil {
+		return 1, "", err
+	}
+	b, err := os.ReadFile(in)
+	sum := sha256.Sum256(b)
+	if err != nil || strconv.Itoa(len(b)) != flags["--size"] || hex.EncodeToString(sum[:]) != flags["--sha256"] {
+		return helper.ExitNotShared, notShared, nil
+	}
+	vol, err := f.mounted(id, pos[1])
+	if err != nil {
+		return 1, "", err
+	}
+	dec, err := archive.NewDecoder(bytes.NewReader(b))
+	if err != nil {
+		return 1, "", err
+	}
+	defer dec.Close()
+	data, err := io.ReadAll(dec)
+	if err != nil {
+		return 1, "", err
+	}
+	if _, err := archive.CheckTar(bytes.NewReader(data), archive.SafetyOptions{AllowDevices: flags["--allow-devices"] != ""}); err != nil {
+		return 1, "helper: " + err.Error(), nil
+	}
+	files, err := readTar(data)
+	if err != nil {
+		return 1, "", err
+	}
+	f.mu.Lock()
+	f.files[vol] = files
+	f.unpacked = append(f.unpacked, vol)
+	f.mu.Unlock()
+	return 0, fmt.Sprintf(`{"entries":%d,"files":%d,"bytes":0,"duration_ns":1}`+"\n", len(files), len(files)), nil
 }
 
 // isSync reports whether id is a staging helper (it serves sync execs).

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/helper"
+	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -28,6 +31,7 @@ type RestoreOptions struct {
 	Timeouts   compose.Timeouts
 	Reporter   progress.Reporter
 	Hooks      compose.Hooks
+	NoDirect   bool // always write through the engine's API (see direct.go)
 }
 
 // RestorePlan is what a restore will do; it is shown before asking.
@@ -203,11 +207,25 @@ func Restore(ctx context.Context, eng Engine, o RestoreOptions, rp *RestorePlan)
 		return res, stopErr
 	}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "restore"})
+	direct := directAllowed(rp.image, o.NoDirect)
 	for _, v := range rp.Volumes {
 		if slices.Contains(rp.Create, v.Name) {
 			if err := eng.CreateVolume(ctx, VolumeInfo{Name: v.Name, Driver: v.Driver, Options: v.DriverOpts, Labels: v.Labels}); err != nil {
 				return res, fmt.Errorf("create volume %s: %w", v.Name, err)
 			}
+		}
+		if direct {
+			err := unpackVolume(ctx, eng, o, rp.image.Ref, v)
+			if err == nil {
+				res.Volumes = append(res.Volumes, v.Name)
+				continue
+			}
+			if !errors.Is(err, errNotShared) {
+				return res, fmt.Errorf("restore %s: %w", v.Name, err)
+			}
+			// Same engine, same answer for the other volumes.
+			direct = false
+			progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Message: "writing through the engine's API: " + err.Error()})
 		}
 		if err := restoreVolume(ctx, eng, o, rp.image.Ref, v); err != nil {
 			return res, fmt.Errorf("restore %s: %w", v.Name, err)
@@ -215,6 +233,45 @@ func Restore(ctx context.Context, eng Engine, o RestoreOptions, rp *RestorePlan)
 		res.Volumes = append(res.Volumes, v.Name)
 	}
 	return res, nil
+}
+
+// unpackVolume restores v with a helper that reads the archive from the
+// backup directory, bound read-only into it, and writes the volume itself
+// (see helper.Unpack). errNotShared, before the volume was touched, means
+// the helper did not see the archive.
+func unpackVolume(ctx context.Context, eng Engine, o RestoreOptions, image string, v archive.Volume) (err error) {
+	cmd := []string{"/autobackup", helper.Arg, "unpack", "--sha256", v.SHA256, "--size", strconv.FormatInt(v.ArchiveBytes, 10)}
+	if o.Safety.AllowDevices {
+		cmd = append(cmd, "--allow-devices")
+	}
+	cmd = append(cmd, "/in/"+v.Archive, "/v")
+	id, err := eng.CreateHelper(ctx, HelperSpec{
+		Image: image, Project: o.Project.Name, KeepLogs: true,
+		Mounts: []Mount{{Volume: v.Name, Target: "/v"}},
+		Binds:  []Bind{{Source: o.BackupPath, Target: "/in", ReadOnly: true}},
+		Cmd:    cmd,
+	})
+	if err != nil {
+		return notShared(err)
+	}
+	defer func() { err = errors.Join(err, removeHelpers(ctx, eng, id)) }()
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: v.TarBytes})
+	code, out, err := eng.RunHelper(ctx, id)
+	switch {
+	case err != nil:
+		return err
+	case code == helper.ExitNotShared:
+		return errNotShared
+	case code != 0:
+		return fmt.Errorf("the helper exited with code %d%s", code, tailOf(out))
+	}
+	var res helper.UnpackResult
+	if err := lastJSON(out, &res); err != nil {
+		return err
+	}
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes})
+	progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("restored %s: %d entries, %s, next to the data", v.Name, res.Entries, size.Format(res.Bytes))})
+	return nil
 }
 
 func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image string, v archive.Volume) (err error) {
@@ -226,11 +283,7 @@ func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image stri
 	if err != nil {
 		return err
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		err = errors.Join(err, eng.RemoveHelper(rctx, id))
-	}()
+	defer func() { err = errors.Join(err, removeHelpers(ctx, eng, id)) }()
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: v.TarBytes})
 	code, out, err := eng.RunHelper(ctx, id)
 	if err != nil {

@@ -37,6 +37,7 @@ type Options struct {
 	Now         func() time.Time                  // for tests; time.Now when nil
 	LastSizes   map[string]int64                  // uncompressed size per volume at the last backup, for progress ETAs
 	Mode        string                            // snapshot setting: auto (default), staged or stream
+	NoDirect    bool                              // always copy through the engine's API (see direct.go)
 }
 
 // Result is what a run did. It is returned even when the run failed, as
@@ -126,7 +127,7 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	var stagers []*stager
 	if mode == ModeStaged {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "pre-copy"})
-		stagers, err = prepareStaged(ctx, eng, o, img.Ref, vols, infos)
+		stagers, err = prepareStaged(ctx, eng, o, img.Ref, pending, vols, infos)
 		if err != nil {
 			if ctx.Err() != nil {
 				return res, fmt.Errorf("%w: %w", ErrPreflight, err)
@@ -138,6 +139,18 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		}
 	}
 	res.Mode, res.ModeReason = mode, why
+	var packers []*packer
+	if mode == ModeStream && directAllowed(img, o.NoDirect) {
+		packers, err = startPackers(ctx, eng, o, img.Ref, pending, vols, infos)
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+			}
+			progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Message: "copying through the engine's API: " + err.Error()})
+		} else {
+			defer func() { err = errors.Join(err, removePackers(ctx, eng, packers)) }()
+		}
+	}
 
 	lc := &compose.Lifecycle{Engine: eng, Project: p, Timeouts: o.Timeouts, Reporter: o.Reporter, Hooks: o.Hooks, Keep: o.Keep}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "stop"})
@@ -191,9 +204,14 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 			return res, err
 		}
 	} else {
-		for _, v := range vols {
+		for i, v := range vols {
 			av := newVolume(v)
-			if err := snapshotVolume(ctx, eng, o, img.Ref, pending, &av, infos[v.Name], o.LastSizes[v.Name]); err != nil {
+			if packers != nil {
+				err = packVolume(ctx, eng, o, img.Ref, pending, packers[i], &av, infos[v.Name], o.LastSizes[v.Name])
+			} else {
+				err = snapshotVolume(ctx, eng, o, img.Ref, pending, &av, infos[v.Name], o.LastSizes[v.Name])
+			}
+			if err != nil {
 				return res, err
 			}
 			res.Volumes = append(res.Volumes, av)
@@ -310,14 +328,7 @@ func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pe
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", v.Name, err)
 	}
-	defer func() {
-		// Removal must happen even when ctx was cancelled.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if rerr := eng.RemoveHelper(rctx, id); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-	}()
+	defer func() { err = errors.Join(err, removeHelpers(ctx, eng, id)) }()
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: expected})
 	rc, err := eng.CopyFrom(ctx, id, "/v/.")
 	if err != nil {

@@ -347,7 +347,8 @@ func TestRunKeepAndSkip(t *testing.T) {
 	}
 	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1"})
 	equal(t, "starts", f.ops("start"), []string{"app-1", "web-1"})
-	equal(t, "helpers", f.ops("create-helper"), []string{"p_dbdata"})
+	// The direct path is tried first (refused by this engine), then the API.
+	equal(t, "helpers", slices.Compact(f.ops("create-helper")), []string{"p_dbdata"})
 	if slices.Contains(f.ops("volume"), "p_cache") {
 		t.Errorf("skipped volume p_cache was inspected: %v", f.ops("volume"))
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
@@ -59,6 +58,7 @@ var syncCommand = []string{"/autobackup", "__helper", "sync", "--index", "/s/ind
 type stager struct {
 	vol    PlannedVolume
 	helper string
+	file   *archive.DirectFile // the archive the helper writes directly; nil to copy through the API
 }
 
 // lastJSON returns the last line of out that looks like a JSON object.
@@ -76,7 +76,7 @@ func lastJSON(out string, v any) error {
 // its data, creates the helpers and runs the pre-copy while services are
 // still running. Any problem returns an error and the caller falls back to
 // the stream mode: nothing has been stopped yet.
-func prepareStaged(ctx context.Context, eng Engine, o Options, image string, vols []PlannedVolume, infos map[string]VolumeInfo) (stagers []*stager, err error) {
+func prepareStaged(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, vols []PlannedVolume, infos map[string]VolumeInfo) (stagers []*stager, err error) {
 	defer func() {
 		if err != nil {
 			removeStagers(ctx, eng, stagers)
@@ -117,15 +117,15 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, vol
 		// The helper keeps running (serve) so the delta sync, while the
 		// services are down, is an exec into it rather than the start of
 		// a container: that is most of the downtime we add.
-		id, err := createOnVolume(ctx, eng, HelperSpec{Image: image, Project: o.Project.Name, Mounts: mounts,
-			Cmd: []string{"/autobackup", "__helper", "serve"}}, infos[v.Name])
-		if err != nil {
-			return stagers, fmt.Errorf("%s: %w", v.Name, err)
+		// It also sees the partial backup directory, when the engine
+		// shares it, so that it can write the archive there itself.
+		st, err := startStager(ctx, eng, o, HelperSpec{Image: image, Project: o.Project.Name, Mounts: mounts,
+			Cmd: []string{"/autobackup", "__helper", "serve"}}, v, infos[v.Name], pending)
+		if st != nil {
+			stagers = append(stagers, st)
 		}
-		st := &stager{vol: v, helper: id}
-		stagers = append(stagers, st)
-		if err := eng.StartContainer(ctx, id); err != nil {
-			return stagers, fmt.Errorf("start the sync helper for %s: %w", v.Name, err)
+		if err != nil {
+			return stagers, err
 		}
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("pre-copy %s (services still running)", v.Name)})
 		if _, err := st.sync(ctx, eng); err != nil {
@@ -133,6 +133,54 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, vol
 		}
 	}
 	return stagers, nil
+}
+
+// startStager creates and starts the serving helper of v. Unless the
+// direct path is off, it first tries with the partial backup directory
+// bound into it, and without when the engine refuses that bind or the
+// helper does not see the directory.
+func startStager(ctx context.Context, eng Engine, o Options, spec HelperSpec, v PlannedVolume, before VolumeInfo, pending *archive.Pending) (*stager, error) {
+	if !o.NoDirect {
+		f, err := pending.Direct(v.Name)
+		if err != nil {
+			return nil, err
+		}
+		bound := spec
+		bound.Binds = []Bind{{Source: pending.Path(), Target: outDir}}
+		id, err := createOnVolume(ctx, eng, bound, before)
+		if err == nil {
+			st := &stager{vol: v, helper: id, file: f}
+			if err = eng.StartContainer(ctx, id); err == nil {
+				if err = probe(ctx, eng, id, "/s", f); err == nil {
+					return st, nil
+				}
+				if errors.Is(err, errNotShared) {
+					f.Discard()
+					st.file = nil
+					progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the archive of " + v.Name + " goes through the engine's API: " + err.Error()})
+					return st, nil
+				}
+			}
+			if ctx.Err() != nil {
+				return st, err
+			}
+			_ = removeStagers(ctx, eng, []*stager{st})
+		}
+		f.Discard()
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the archive of " + v.Name + " goes through the engine's API: " + notShared(err).Error()})
+	}
+	id, err := createOnVolume(ctx, eng, spec, before)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", v.Name, err)
+	}
+	st := &stager{vol: v, helper: id}
+	if err := eng.StartContainer(ctx, id); err != nil {
+		return st, fmt.Errorf("start the sync helper for %s: %w", v.Name, err)
+	}
+	return st, nil
 }
 
 // sync runs the helper's sync once more: the first run is the full or
@@ -154,19 +202,32 @@ func (s *stager) sync(ctx context.Context, eng Engine) (helper.SyncStats, error)
 }
 
 func removeStagers(ctx context.Context, eng Engine, stagers []*stager) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	var errs []error
+	ids := make([]string, 0, len(stagers))
 	for _, s := range stagers {
-		errs = append(errs, eng.RemoveHelper(rctx, s.helper))
+		ids = append(ids, s.helper)
+		if s.file != nil {
+			s.file.Discard()
+		}
 	}
-	return errors.Join(errs...)
+	return removeHelpers(ctx, eng, ids...)
 }
 
 // archiveStaged writes the staging copy of one volume into the backup,
 // with services already running again.
 func archiveStaged(ctx context.Context, eng Engine, o Options, pending *archive.Pending, s *stager, v *archive.Volume) error {
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: o.LastSizes[v.Name]})
+	if s.file != nil {
+		err := runPack(ctx, eng, s.helper, "/s/data", s.file, o.Level, v)
+		s.file = nil
+		if err == nil {
+			progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes})
+			return nil
+		}
+		if !errors.Is(err, errNotShared) {
+			return fmt.Errorf("archive %s: %w", v.Name, err)
+		}
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the helper no longer sees the backup folder; archiving " + v.Name + " through the engine's API"})
+	}
 	rc, err := eng.CopyFrom(ctx, s.helper, "/s/data/.")
 	if err != nil {
 		return fmt.Errorf("archive %s: read the staging copy: %w", v.Name, err)

@@ -288,6 +288,12 @@ func (d *Docker) CreateHelper(ctx context.Context, spec backup.HelperSpec) (stri
 			VolumeOptions: &mount.VolumeOptions{NoCopy: true},
 		})
 	}
+	for _, b := range spec.Binds {
+		mounts = append(mounts, mount.Mount{
+			Type: mount.TypeBind, Source: b.Source, Target: b.Target, ReadOnly: b.ReadOnly,
+			BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate},
+		})
+	}
 	cmd := spec.Cmd
 	if len(cmd) == 0 {
 		cmd = []string{helperBinary} // never run: CopyFrom/CopyTo only

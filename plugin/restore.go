@@ -90,6 +90,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 		Project: env.Project, BackupPath: path, Manifest: m, Volumes: o.volumes,
 		Safety:   archive.SafetyOptions{AllowDevices: o.allowDevices},
 		Timeouts: env.timeouts(), Reporter: pr, Hooks: backup.LifecycleHooks(eng),
+		NoDirect: noDirect(),
 	}
 	rp, err := backup.PlanRestore(ctx, eng, ro)
 	if err != nil {

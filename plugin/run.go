@@ -173,8 +173,15 @@ func (e *projectEnv) backupOptions(eng *engine.Docker, tag string, r progress.Re
 		Services:    e.Ext.Services,
 		Hooks:       backup.LifecycleHooks(eng),
 		Mode:        e.Settings.Snapshot,
+		NoDirect:    noDirect(),
 	}
 }
+
+// noDirect says whether DOCKER_AUTOBACKUP_DIRECT=0 asks to move all data
+// through the engine's API, never through a helper that writes into the
+// backup folder itself (for engines that see the folder but must not
+// write there).
+func noDirect() bool { return os.Getenv("DOCKER_AUTOBACKUP_DIRECT") == "0" }
 
 // recordRun writes the run into autobackup.toml. Preflight failures (nothing
 // stopped, nothing written) are recorded as failed runs too: a backup that
