@@ -9,7 +9,6 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/helper"
-	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -23,6 +22,12 @@ import (
 // remote engine, a VM without the share, rootless or userns-remapped
 // engines that cannot write there) the helper says so before anything is
 // stopped, and the copy goes through the API as before.
+
+// How a volume's data moved, for the "copied" lines.
+const (
+	ViaHelper = "next to the data"
+	ViaAPI    = "through the engine's API"
+)
 
 // outDir is where a helper sees the partial backup directory.
 const outDir = "/out"
@@ -137,7 +142,6 @@ func runPack(ctx context.Context, eng Engine, id, src string, f *archive.DirectF
 // stopped, falling back to the API when the helper does not see the file.
 func packVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, p *packer, v *archive.Volume, before VolumeInfo, expected int64) error {
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: expected})
-	start := time.Now()
 	err := runPack(ctx, eng, p.helper, "/v", p.file, o.Level, v)
 	if errors.Is(err, errNotShared) {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the helper no longer sees the backup folder; copying " + v.Name + " through the engine's API"})
@@ -146,8 +150,7 @@ func packVolume(ctx context.Context, eng Engine, o Options, image string, pendin
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", v.Name, err)
 	}
-	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes})
-	progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("copied   %s: %s in %s, next to the data", v.Name, size.Format(v.TarBytes), time.Since(start).Round(time.Millisecond))})
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: ViaHelper})
 	return nil
 }
 

@@ -11,9 +11,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,22 +74,22 @@ type copyTo struct {
 // helpers. Every call is recorded; the …Fn fields, when set, replace the
 // simulated behaviour of one method (the call is still recorded).
 type fakeEngine struct {
-	free           int64 // free bytes the "space" helper reports; 0 means plenty
+	free int64 // free bytes the "space" helper reports; 0 means plenty
 	// shared makes the engine accept bind mounts of the plugin's folders,
 	// as a local engine does; without it the engine refuses them, as a
 	// remote one does. foreign makes the helper see other files there (a
 	// remote engine that happens to have the same path).
 	shared, foreign bool
-	ContainersFn   func(ctx context.Context, project string) ([]compose.Container, error)
-	StopFn         func(ctx context.Context, id string, timeout time.Duration) error
-	VolumeFn       func(ctx context.Context, name string) (backup.VolumeInfo, error)
-	CreateVolumeFn func(ctx context.Context, v backup.VolumeInfo) error
-	HelperImageFn  func(ctx context.Context) (backup.HelperImage, error)
-	CreateHelperFn func(ctx context.Context, spec backup.HelperSpec) (string, error)
-	CopyFromFn     func(ctx context.Context, id, path string) (io.ReadCloser, error)
-	CopyToFn       func(ctx context.Context, id, path string, r io.Reader) error
-	RunHelperFn    func(ctx context.Context, id string) (int, string, error)
-	ExecFn         func(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error)
+	ContainersFn    func(ctx context.Context, project string) ([]compose.Container, error)
+	StopFn          func(ctx context.Context, id string, timeout time.Duration) error
+	VolumeFn        func(ctx context.Context, name string) (backup.VolumeInfo, error)
+	CreateVolumeFn  func(ctx context.Context, v backup.VolumeInfo) error
+	HelperImageFn   func(ctx context.Context) (backup.HelperImage, error)
+	CreateHelperFn  func(ctx context.Context, spec backup.HelperSpec) (string, error)
+	CopyFromFn      func(ctx context.Context, id, path string) (io.ReadCloser, error)
+	CopyToFn        func(ctx context.Context, id, path string, r io.Reader) error
+	RunHelperFn     func(ctx context.Context, id string) (int, string, error)
+	ExecFn          func(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error)
 
 	mu         sync.Mutex
 	calls      []call

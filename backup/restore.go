@@ -17,7 +17,6 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/helper"
-	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -269,8 +268,8 @@ func unpackVolume(ctx context.Context, eng Engine, o RestoreOptions, image strin
 	if err := lastJSON(out, &res); err != nil {
 		return err
 	}
-	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes})
-	progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("restored %s: %d entries, %s, next to the data", v.Name, res.Entries, size.Format(res.Bytes))})
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes,
+		Message: fmt.Sprintf("%d entries, %s", res.Entries, ViaHelper)})
 	return nil
 }
 
@@ -326,7 +325,7 @@ func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image stri
 	if sanErr != nil {
 		return fmt.Errorf("write into the volume: %w", sanErr)
 	}
-	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: counted.n, Total: v.ArchiveBytes})
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: counted.n, Total: v.ArchiveBytes, Message: ViaAPI})
 	return nil
 }
 

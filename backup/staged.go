@@ -220,7 +220,7 @@ func archiveStaged(ctx context.Context, eng Engine, o Options, pending *archive.
 		err := runPack(ctx, eng, s.helper, "/s/data", s.file, o.Level, v)
 		s.file = nil
 		if err == nil {
-			progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes})
+			progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: ViaHelper})
 			return nil
 		}
 		if !errors.Is(err, errNotShared) {
@@ -239,6 +239,6 @@ func archiveStaged(ctx context.Context, eng Engine, o Options, pending *archive.
 	if err != nil {
 		return fmt.Errorf("archive %s: %w", v.Name, err)
 	}
-	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes})
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: ViaAPI})
 	return nil
 }

@@ -54,15 +54,61 @@ func volumeSnapshot(t *testing.T, p *Project, service string) string {
 	return p.Compose(t, "exec", "-T", service, "sh", "-c", snapshot)
 }
 
+// useDirect switches the direct path (helpers that read and write the
+// backup folder themselves) on, as by default, or off
+// (DOCKER_AUTOBACKUP_DIRECT=0: all data through the engine's API).
+func useDirect(t *testing.T, on bool) {
+	t.Helper()
+	if on {
+		t.Setenv("DOCKER_AUTOBACKUP_DIRECT", "")
+	} else {
+		t.Setenv("DOCKER_AUTOBACKUP_DIRECT", "0")
+	}
+}
+
+// copiedVia checks that every "copied" line of a run or restore names how
+// the data moved.
+func copiedVia(t *testing.T, stderr string, direct bool) {
+	t.Helper()
+	want, other := "through the engine's API", "next to the data"
+	if direct {
+		want, other = other, want
+	}
+	if !strings.Contains(stderr, want) || strings.Contains(stderr, other) {
+		t.Errorf("want the data moved %s:\n%s", want, stderr)
+	}
+}
+
+// TestRestoreFidelity backs up, damages and restores every kind of entry,
+// once with the direct path (a stream backup packed by a helper next to the
+// data, restored by a helper) and once through the engine's API (a staged
+// backup). The second restore, after `down -v`, takes the other path, so
+// each path restores archives written by the other.
 func TestRestoreFidelity(t *testing.T) {
+	t.Run("direct", func(t *testing.T) { restoreFidelity(t, true) })
+	t.Run("api", func(t *testing.T) { restoreFidelity(t, false) })
+}
+
+func restoreFidelity(t *testing.T, direct bool) {
 	p := NewProject(t)
+	useDirect(t, direct)
+	if direct {
+		if err := os.WriteFile(filepath.Join(p.Dir, "autobackup.toml"), []byte("[settings]\nsnapshot = \"stream\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p.Compose(t, "up", "-d", "--wait")
 	p.Compose(t, "exec", "-T", "store", "sh", "-c", populate)
 	before := volumeSnapshot(t, p, "store")
 	if !strings.Contains(before, "hardlinked") || !strings.Contains(before, "setuid") {
 		t.Fatalf("fixture not populated:\n%s", before)
 	}
-	id := mustRun(t, p, "--tag", "pre-upgrade")
+	br := p.Autobackup(t, "run", "--tag", "pre-upgrade")
+	if br.Code != 0 {
+		t.Fatalf("run: %v", br)
+	}
+	id := strings.TrimSpace(br.Stdout)
+	copiedVia(t, br.Stderr, direct)
 
 	// Damage the data the way a bad upgrade would: change, delete, add.
 	p.Compose(t, "exec", "-T", "store", "sh", "-c", "cd /data && echo broken > owned && rm -rf sticky big && mkdir stale && echo x > stale/file && chmod 700 /data")
@@ -76,6 +122,7 @@ func TestRestoreFidelity(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("restore: %v", r)
 	}
+	copiedVia(t, r.Stderr, direct)
 	evs := ev.Stop()
 	if !Before(evs, "reader", "stop", "store", "stop") || !Before(evs, "store", "start", "reader", "start") {
 		t.Errorf("restore did not stop/start in dependency order: %v", Lifecycle(evs))
@@ -95,9 +142,12 @@ func TestRestoreFidelity(t *testing.T) {
 	// After `docker compose down -v` the volume is gone: restore creates it
 	// again as compose made it, so compose adopts it without complaint.
 	p.Compose(t, "down", "-v")
-	if r := p.Autobackup(t, "restore", "latest", "--yes"); r.Code != 0 {
+	useDirect(t, !direct)
+	r = p.Autobackup(t, "restore", "latest", "--yes")
+	if r.Code != 0 {
 		t.Fatalf("restore into a removed volume: %v", r)
 	}
+	copiedVia(t, r.Stderr, !direct)
 	lbl := Docker(t, "volume", "inspect", "--format", `{{index .Labels "com.docker.compose.project"}} {{index .Labels "com.docker.compose.volume"}} {{index .Labels "com.example.owner"}}`, p.Volume("data"))
 	if got, want := strings.TrimSpace(lbl.Stdout), p.Name+" data e2e"; got != want {
 		t.Errorf("re-created volume labels %q, want %q", got, want)

@@ -265,6 +265,9 @@ func TestRunLeavesStoppedAlone(t *testing.T) {
 
 func TestRunSnapshotFailureRestarts(t *testing.T) {
 	p := NewProject(t)
+	// Through the API: the direct path's helper holds the volume from
+	// before the stop, so the engine would refuse to remove it.
+	useDirect(t, false)
 	ext := p.Name + "-ext"
 	if r := Docker(t, "volume", "create", ext); r.Code != 0 {
 		t.Fatalf("create external volume: %v", r)

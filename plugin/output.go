@@ -78,7 +78,11 @@ func (p *printer) Report(e progress.Event) {
 		p.line("copying  %s", e.Volume)
 	case progress.VolumeDone:
 		d := e.Time.Sub(p.start["v:"+e.Volume])
-		p.line("copied   %s: %s in %s (%s/s), archive %s", e.Volume, humanBytes(e.Bytes), d.Round(time.Millisecond), humanBytes(int64(float64(e.Bytes)/max(d.Seconds(), 0.001))), humanBytes(e.Total))
+		how := ""
+		if e.Message != "" {
+			how = "; " + e.Message
+		}
+		p.line("copied   %s: %s in %s (%s/s), archive %s%s", e.Volume, humanBytes(e.Bytes), d.Round(time.Millisecond), humanBytes(int64(float64(e.Bytes)/max(d.Seconds(), 0.001))), humanBytes(e.Total), how)
 	case progress.Warning:
 		p.line("WARNING  %s", e.Message)
 	default:
