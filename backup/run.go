@@ -190,7 +190,7 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				st, err := s.sync(ctx, eng)
+				st, err := s.sync(ctx, eng, true)
 				if err != nil {
 					errs[i] = fmt.Errorf("snapshot %s: delta sync: %w", s.vol.Name, err)
 					return

@@ -50,8 +50,17 @@ func ChooseMode(setting string, img HelperImage) (string, string) {
 }
 
 // syncCommand mirrors /src into /s/data; its index in /s/index lets the
-// second run copy only what changed (see helper.Sync).
-var syncCommand = []string{"/autobackup", "__helper", "sync", "--index", "/s/index", "/src", "/s/data"}
+// second run copy only what changed (see helper.Sync). The delta-sync,
+// while the services are stopped, keeps the pre-copy's index and does not
+// flush the mirror: both would only add to the downtime, the archive reads
+// the mirror right away, and the next pre-copy is safe with that index.
+func syncCommand(delta bool) []string {
+	cmd := []string{"/autobackup", "__helper", "sync", "--index", "/s/index"}
+	if delta {
+		cmd = append(cmd, "--keep-index")
+	}
+	return append(cmd, "/src", "/s/data")
+}
 
 // stager keeps one volume's staging helper between the phases of a staged
 // backup: pre-copy while running, delta sync while stopped, archive after.
@@ -128,7 +137,7 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, pen
 			return stagers, err
 		}
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("pre-copy %s (services still running)", v.Name)})
-		if _, err := st.sync(ctx, eng); err != nil {
+		if _, err := st.sync(ctx, eng, false); err != nil {
 			return stagers, fmt.Errorf("pre-copy %s: %w", v.Name, err)
 		}
 	}
@@ -186,9 +195,9 @@ func startStager(ctx context.Context, eng Engine, o Options, spec HelperSpec, v 
 // sync runs the helper's sync once more: the first run is the full or
 // incremental pre-copy, the next one (services stopped) copies what
 // changed since the pre-copy started, by the ctime rule.
-func (s *stager) sync(ctx context.Context, eng Engine) (helper.SyncStats, error) {
+func (s *stager) sync(ctx context.Context, eng Engine, delta bool) (helper.SyncStats, error) {
 	var st helper.SyncStats
-	code, out, err := eng.Exec(ctx, s.helper, ExecSpec{Cmd: syncCommand})
+	code, out, err := eng.Exec(ctx, s.helper, ExecSpec{Cmd: syncCommand(delta)})
 	if err != nil {
 		return st, err
 	}

@@ -92,6 +92,12 @@ func TestRunStaged(t *testing.T) {
 	if syncs[1] > firstStop || syncs[2] < dbStopped || syncs[3] > firstStart {
 		t.Errorf("sync runs at %v; want two before the first stop (%d) and two between the last stop (%d) and the first start (%d)", syncs, firstStop, dbStopped, firstStart)
 	}
+	for n, i := range syncs {
+		// Only the delta-sync keeps the index (and skips the flush).
+		if delta := n >= 2; strings.Contains(calls[i].Detail, "--keep-index") != delta {
+			t.Errorf("sync %d (%q): --keep-index must be given to the delta-sync only", n, calls[i].Detail)
+		}
+	}
 	for _, i := range at("copy-from", "") {
 		if i < firstStart {
 			t.Errorf("staging copy archived at call %d, before the services were started again (%d)", i, firstStart)

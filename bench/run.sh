@@ -12,6 +12,7 @@
 #   REPEAT_LARGE    runs per method for sizes above 1 GB (default REPEAT)
 #   MANUAL_REPEAT_LARGE  runs of the slow manual method above 1 GB (default REPEAT_LARGE)
 #   FILES_PER_GB    small text files per GB of data (default 20000)
+#   HEALTH_INTERVAL healthcheck interval of the benchmark's two services (default 250ms)
 #   DOCS            file whose results section is rewritten (default docs/benchmarks.md; "-" = only print)
 #   KEEP_WORK=1     keep the work directory (results.jsonl, logs)
 #   RESULTS_FROM    results.jsonl of an earlier run (kept with KEEP_WORK=1) whose passes
@@ -32,6 +33,11 @@ REPEAT=${REPEAT:-3}
 REPEAT_LARGE=${REPEAT_LARGE:-$REPEAT}
 MANUAL_REPEAT_LARGE=${MANUAL_REPEAT_LARGE:-$REPEAT_LARGE}
 FILES_PER_GB=${FILES_PER_GB:-20000}
+# Health checks of the benchmark's services: short, so that the floor is the
+# engine's work rather than waiting for the next check (Engine API 1.41 has
+# no start_interval).
+HEALTH_INTERVAL=${HEALTH_INTERVAL:-250ms}
+PEER_OFFEN=$root/bench/peer-offen.sh
 DOCS=${DOCS:-$root/docs/benchmarks.md}
 IMAGE=autobackup-test/busybox:latest
 export AUTOBACKUP_CACHE=${AUTOBACKUP_CACHE:-$HOME/.cache/autobackup}
@@ -135,13 +141,15 @@ services:
     image: $IMAGE
     command: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
     volumes: ["data:/data"]
-    healthcheck: { test: ["CMD", "true"], interval: 1s, timeout: 2s, retries: 30 }
+    labels: [docker-volume-backup.stop-during-backup=true]
+    healthcheck: { test: ["CMD", "true"], interval: ${HEALTH_INTERVAL}, timeout: 2s, retries: 30 }
   app:
     image: $IMAGE
     command: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
     volumes: ["data:/data:ro"]
+    labels: [docker-volume-backup.stop-during-backup=true]
     depends_on: { db: { condition: service_healthy } }
-    healthcheck: { test: ["CMD", "true"], interval: 1s, timeout: 2s, retries: 30 }
+    healthcheck: { test: ["CMD", "true"], interval: ${HEALTH_INTERVAL}, timeout: 2s, retries: 30 }
 volumes:
   data: {}
 EOF
@@ -276,13 +284,43 @@ bench_size() {
 		stream_ids+=("$id")
 		log "[$gb GB] stream $i: $(jq -c '{downtime_s, wall_s, exit}' <<<"$m")"
 	done
+	# The same through the engine's API (the path for remote engines).
+	for ((i = 1; i <= rep_n; i++)); do
+		m=$(DOCKER_AUTOBACKUP_DIRECT=0 measure "$p" "$work/$p-stream-api-$i.id" "$work/$p-stream-api-$i.err" -- docker autobackup run)
+		id=$(<"$work/$p-stream-api-$i.id")
+		record "$gb" stream-api "$i" "{\"archive_bytes\": $(archive_bytes "$dir" "$id")}" <<<"$m"
+		log "[$gb GB] stream through the API $i: $(jq -c '{downtime_s, wall_s, exit}' <<<"$m")"
+		rm -rf "$dir/backups/$id"
+	done
 	for ((i = 1; i <= rep_n; i++)); do
 		id=${stream_ids[i - 1]}
 		m=$(measure "$p" /dev/null "$work/$p-restore-$i.err" -- docker autobackup restore "$id" --yes)
 		record "$gb" restore-stream "$i" <<<"$m"
 		log "[$gb GB] restore $i: $(jq -c '{downtime_s, wall_s, exit}' <<<"$m")"
-		rm -rf "$dir/backups/$id"
 	done
+	# Into an empty volume: after `docker compose down -v` (disaster recovery).
+	id=${stream_ids[0]}
+	docker compose down -v -t 1 >/dev/null 2>&1
+	t0=$(now_ns)
+	docker autobackup restore "$id" --yes 2>"$work/$p-restore-empty.err" >/dev/null || die "restore into an empty volume failed: $(tail -n5 "$work/$p-restore-empty.err")"
+	t=$(awk -v a="$t0" -v b="$(now_ns)" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
+	echo '{}' | record "$gb" restore-empty 1 "{\"wall_s\": $t}"
+	log "[$gb GB] restore into an empty volume: ${t}s"
+	docker compose up -d --wait >/dev/null 2>&1 || die "docker compose up after the restore failed in $dir"
+	for id in "${stream_ids[@]}"; do rm -rf "$dir/backups/$id"; done
+
+	# The peer, offen/docker-volume-backup (zstd), when its image is here.
+	if "$PEER_OFFEN" --check >/dev/null 2>&1; then
+		for ((i = 1; i <= rep_n; i++)); do
+			rm -rf "$work/offen"
+			m=$(measure "$p" /dev/null "$work/$p-offen-$i.err" -- "$PEER_OFFEN" "$vol" "$work/offen")
+			record "$gb" offen "$i" "{\"archive_bytes\": $(du -cb "$work"/offen/*.tar.zst | tail -n1 | cut -f1)}" <<<"$m"
+			log "[$gb GB] offen $i: $(jq -c '{downtime_s, wall_s, exit}' <<<"$m")"
+		done
+		rm -rf "$work/offen"
+	else
+		log "[$gb GB] offen: $("$PEER_OFFEN" --check 2>&1 | head -n1); not measured"
+	fi
 
 	# The manual method: stop, helper tar czf over attach (default log
 	# driver, as a user would run it), start.

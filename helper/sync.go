@@ -65,6 +65,13 @@ type SyncOptions struct {
 	IndexPath string
 	// Workers copying file contents in parallel; 0 means a small default.
 	Workers int
+	// KeepIndex leaves the index as it is and does not flush the mirror:
+	// for a pass whose result is read straight away (the delta-sync while
+	// the services are stopped) and need not survive a crash. The index of
+	// the previous pass stays valid: everything this pass copies changed
+	// after that pass started, so the next pass copies it again by the
+	// ctime rule.
+	KeepIndex bool
 
 	// Test hooks.
 	afterCopy func(rel string) // called after a file's content was copied
@@ -93,7 +100,7 @@ type SyncStats struct {
 	Duration time.Duration `json:"duration_ns"`
 }
 
-const syncUsage = "usage: __helper sync [--since UNIXNANO] [--index PATH] SRC DST"
+const syncUsage = "usage: __helper sync [--since UNIXNANO] [--index PATH] [--keep-index] SRC DST"
 
 // SyncMain runs `__helper sync` with the arguments after "sync". It prints
 // the stats as one JSON line on stdout once the pass ran, also when some
@@ -103,13 +110,14 @@ func SyncMain(args []string, stdout io.Writer) error {
 	fs.SetOutput(io.Discard)
 	since := fs.Int64("since", 0, "unix nanoseconds")
 	index := fs.String("index", "", "index file outside SRC and DST")
+	keep := fs.Bool("keep-index", false, "leave the index and do not flush DST (a pass read right away)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w; %s", err, syncUsage)
 	}
 	if fs.NArg() != 2 {
 		return errors.New(syncUsage)
 	}
-	opts := SyncOptions{IndexPath: *index}
+	opts := SyncOptions{IndexPath: *index, KeepIndex: *keep}
 	if *since != 0 {
 		opts.Since = time.Unix(0, *since)
 	}
@@ -180,7 +188,7 @@ func Sync(src, dst string, opts SyncOptions) (SyncStats, error) {
 		s.since -= int64(ctimeSlack)
 		// From here on the mirror may change; an index left behind by a
 		// run that dies half-way would vouch for files never flushed.
-		if status != "missing" {
+		if status != "missing" && !opts.KeepIndex {
 			if err := removeDurably(opts.IndexPath); err != nil {
 				return s.stats, fmt.Errorf("index: %w", err)
 			}
@@ -208,6 +216,10 @@ func Sync(src, dst string, opts SyncOptions) (SyncStats, error) {
 	s.dirs = append(s.dirs, dirJob{rel: "", st: srcSt, unlocked: rootUnlocked})
 	s.applyDirMeta()
 
+	if opts.KeepIndex {
+		s.stats.Duration = time.Since(start)
+		return s.stats, s.err()
+	}
 	if s.wrote.Load() {
 		if err := syncFS(dst); err != nil {
 			s.fail("", fmt.Errorf("flush %s: %w", dst, err))

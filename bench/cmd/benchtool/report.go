@@ -35,7 +35,9 @@ type record struct {
 // Methods in table order, with their labels.
 var methods = []struct{ key, label string }{
 	{"floor", "floor: `docker compose stop` + `start` (+ healthy)"},
-	{"stream", "autobackup `stream` (full copy, services stopped)"},
+	{"stream", "autobackup `stream` (full copy, services stopped; a helper packs next to the data)"},
+	{"stream-api", "autobackup `stream` through the engine's API (`DOCKER_AUTOBACKUP_DIRECT=0`, as for a remote engine)"},
+	{"offen", "peer: offen/docker-volume-backup v2.48.2, zstd (stops, tars, restarts all at once)"},
 	{"manual", "manual: stop, `docker run … tar czf -` over attach, start"},
 	{"staged-1", "autobackup `staged`, 1 % of files changed"},
 	{"staged-10", "autobackup `staged`, 10 % of files changed"},
@@ -208,6 +210,9 @@ func writeReport(w io.Writer, r *results, meta, logs []string) error {
 				s(r.med(size, m.key, down)), s(r.med(size, m.key, stopping)), s(r.med(size, m.key, stopped)), s(r.med(size, m.key, starting)),
 				s(r.med(size, m.key, wall)), mb(r.med(size, m.key, archived)), s(restore), n)
 		}
+		if n := len(r.values(size, "restore-empty", wall)); n > 0 {
+			p("| restore of the first `stream` backup into an empty volume (after `docker compose down -v`) | – | – | %s | – | – | %d |\n", s(r.med(size, "restore-empty", wall)), n)
+		}
 		for _, m := range []struct{ key, label string }{
 			{"read-tar", "read floor: `tar cf - -C /v . > /dev/null` inside a container (time of tar alone; busybox tar may sendfile() into /dev/null, copying nothing)"},
 			{"read-tar-pipe", "read floor: `tar cf - -C /v . \\| cat > /dev/null` inside a container (through a pipe)"},
@@ -260,6 +265,21 @@ func writeReport(w io.Writer, r *results, meta, logs []string) error {
 	q := ratio(rs, bs)
 	p("| %s: restore ≤ 1.5 × backup of the same volume (restore wall / `stream` backup wall) | %s s / %s s = %s | %s |\n",
 		sizeName(small), s(rs), s(bs), s(q), verdict(q <= 1.5, q))
+	if re := r.med(small, "restore-empty", wall); !math.IsNaN(re) {
+		q := ratio(re, bs)
+		p("| %s: the same, restoring into an empty volume | %s s / %s s = %s | %s |\n", sizeName(small), s(re), s(bs), s(q), verdict(q <= 1.5, q))
+	}
+	for _, size := range r.sizes {
+		if len(r.values(size, "offen", wall)) == 0 {
+			continue
+		}
+		ow, sw := r.med(size, "offen", wall), r.med(size, "stream", wall)
+		q := ratio(sw, ow)
+		p("| %s: `stream` wall time no worse than offen's | %s s / %s s = %s | %s |\n", sizeName(size), s(sw), s(ow), s(q), verdict(q <= 1, q))
+		oa, sa := r.med(size, "offen", archived), r.med(size, "stream", archived)
+		q = ratio(sa, oa)
+		p("| %s: `stream` archive no larger than offen's | %s / %s = %.4f | %s |\n", sizeName(size), mb(sa), mb(oa), q, verdict(q <= 1, q))
+	}
 
 	p("\n| ratio | ")
 	for _, size := range r.sizes {
@@ -281,6 +301,12 @@ func writeReport(w io.Writer, r *results, meta, logs []string) error {
 	row("staged 10 % downtime / stream downtime", func(z float64) float64 { return ratio(r.med(z, "staged-10", down), r.med(z, "stream", down)) })
 	row("staged 1 % downtime − floor (s)", func(z float64) float64 { return r.med(z, "staged-1", down) - r.med(z, "floor", down) })
 	row("stream downtime − floor (s)", func(z float64) float64 { return r.med(z, "stream", down) - r.med(z, "floor", down) })
+	row("staged 1 % downtime / stream-api downtime", func(z float64) float64 { return ratio(r.med(z, "staged-1", down), r.med(z, "stream-api", down)) })
+	row("staged 1 % downtime / offen downtime", func(z float64) float64 { return ratio(r.med(z, "staged-1", down), r.med(z, "offen", down)) })
+	row("stream downtime / offen downtime", func(z float64) float64 { return ratio(r.med(z, "stream", down), r.med(z, "offen", down)) })
+	row("stream wall / offen wall", func(z float64) float64 { return ratio(r.med(z, "stream", wall), r.med(z, "offen", wall)) })
+	row("stream archive / offen archive", func(z float64) float64 { return ratio(r.med(z, "stream", archived), r.med(z, "offen", archived)) })
+	row("stream wall / stream-api wall", func(z float64) float64 { return ratio(r.med(z, "stream", wall), r.med(z, "stream-api", wall)) })
 	row("manual downtime / stream downtime", func(z float64) float64 { return ratio(r.med(z, "manual", down), r.med(z, "stream", down)) })
 	row("stream wall / read floor (tar in a container)", func(z float64) float64 { return ratio(r.med(z, "stream", wall), r.med(z, "read-tar", wall)) })
 	row("stream wall / read floor (tar \\| cat)", func(z float64) float64 { return ratio(r.med(z, "stream", wall), r.med(z, "read-tar-pipe", wall)) })
@@ -306,7 +332,7 @@ func writeReport(w io.Writer, r *results, meta, logs []string) error {
 		p("%s.\n", strings.Join(parts, ", "))
 	}
 
-	if d, ok := r.first(small, "data"); ok {
+	if d, ok := r.first(small, "data"); ok && len(r.values(small, "offen", wall)) == 0 {
 		p("\nPeer reference, **not measured here**: offen/docker-volume-backup took 3.0 s and wrote 510 MB (zstd) for a\n")
 		p("944 MB, 20,005-file volume on this machine class (issue 6; ENGINE-NOTES.md). Its image cannot be pulled on\n")
 		p("this machine (no registry), so it is quoted, not re-run, and its data set differs from ours. Scaled to our\n")
