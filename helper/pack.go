@@ -68,11 +68,19 @@ func PackMain(args []string, stdout io.Writer) error {
 	return json.NewEncoder(stdout).Encode(res)
 }
 
+// notVisible reports whether the plugin's file is missing or out of reach:
+// an engine on another machine, or one that maps the helper's root to
+// another user (userns-remap) or confines it (SELinux), which cannot open
+// the plugin's 0700 directory.
+func notVisible(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)
+}
+
 // claim opens the plugin's file and checks it holds token; with truncate it
 // empties it for writing.
 func claim(path, token string, truncate bool) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	if notVisible(err) {
 		return nil, ErrNotShared
 	}
 	if err != nil {

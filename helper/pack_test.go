@@ -346,3 +346,14 @@ func TestUnpackNeverWritesOutsideTheVolume(t *testing.T) {
 		})
 	}
 }
+
+func TestUnreachableFilesAreNotShared(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.ENOENT, syscall.EACCES, syscall.EPERM} {
+		if !notVisible(&fs.PathError{Op: "open", Path: "/out/x", Err: errno}) {
+			t.Errorf("%v: want it read as a folder the helper does not share", errno)
+		}
+	}
+	if notVisible(&fs.PathError{Op: "open", Path: "/out/x", Err: syscall.EIO}) {
+		t.Error("EIO is a real failure, not a folder the helper does not see")
+	}
+}

@@ -64,7 +64,7 @@ func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOption
 	start := time.Now()
 	var res UnpackResult
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	if notVisible(err) {
 		return res, ErrNotShared
 	}
 	if err != nil {
