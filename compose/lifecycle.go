@@ -543,11 +543,12 @@ func (r *restart) poll(ctx context.Context, deadline time.Time, limit time.Durat
 		}
 		wait *= 2
 		// Services usually come up within seconds: check at least every
-		// 250 ms for the first 5 s so a fast service does not wait a full
-		// interval, then every poll interval.
+		// 100 ms for the first 5 s so a fast service, and the services
+		// waiting for it, do not wait a full interval (an inspect is
+		// cheap), then every poll interval.
 		limit := r.t.Poll
-		if time.Since(begin) < 5*time.Second && limit > 250*time.Millisecond {
-			limit = 250 * time.Millisecond
+		if time.Since(begin) < 5*time.Second && limit > 100*time.Millisecond {
+			limit = 100 * time.Millisecond
 		}
 		if wait > limit {
 			wait = limit

@@ -2,6 +2,7 @@ package helper
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -118,4 +119,19 @@ func BenchmarkSyncOnePercent(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkPack archives the benchmark tree as `__helper pack` does (tar,
+// zstd level 3 on all cores, SHA-256), into io.Discard.
+func BenchmarkPack(b *testing.B) {
+	src := benchTree(b)
+	var size int64
+	for b.Loop() {
+		res, err := PackTo(src, io.Discard, 3)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = res.TarBytes
+	}
+	b.SetBytes(size)
 }
