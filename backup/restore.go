@@ -17,6 +17,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/helper"
+	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -269,7 +270,7 @@ func unpackVolume(ctx context.Context, eng Engine, o RestoreOptions, image strin
 		return err
 	}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes,
-		Message: fmt.Sprintf("%d entries, %s", res.Entries, ViaHelper)})
+		Message: fmt.Sprintf("%d entries, %s of it written, %d removed, %s", res.Entries, size.Format(res.Written), res.Removed, ViaHelper)})
 	return nil
 }
 

@@ -357,3 +357,80 @@ func TestUnreachableFilesAreNotShared(t *testing.T) {
 		t.Error("EIO is a real failure, not a folder the helper does not see")
 	}
 }
+
+// TestUnpackUpdatesInPlace restores over a volume that still mostly holds
+// the backup: only what differs is written, unchanged files keep their
+// inodes, and the result is exactly the archived tree.
+func TestUnpackUpdatesInPlace(t *testing.T) {
+	root := os.Geteuid() == 0
+	src := fidelityTree(t, root)
+	path, res := packFile(t, src)
+	dst := t.TempDir()
+	var out bytes.Buffer
+	args := []string{"--sha256", res.SHA256, "--size", itoa(res.ArchiveBytes), path, dst}
+	if err := UnpackMain(args, &out); err != nil {
+		t.Fatal(err)
+	}
+	// Damage it the way a failed upgrade would.
+	big := filepath.Join(dst, "sub/dir/deep.bin")
+	bigIno := mustStat(t, big).Ino
+	f, err := os.OpenFile(big, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("CHANGED"), 2<<20+5); err != nil { // inside the third 1 MiB chunk
+		t.Fatal(err)
+	}
+	f.Close()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dst, "empty"), []byte("grew"), 0o600))                    // grown
+	must(os.Truncate(filepath.Join(dst, "with space and ünïcode"), 0))                        // shrunk
+	must(os.Remove(filepath.Join(dst, "rel-link")))                                           // symlink gone
+	must(os.Symlink("/etc", filepath.Join(dst, "rel-link")))                                  // ... and pointing elsewhere
+	must(os.RemoveAll(filepath.Join(dst, "empty-dir")))                                       // directory gone
+	must(os.Symlink("/tmp", filepath.Join(dst, "empty-dir")))                                 // replaced by a symlink
+	must(os.MkdirAll(filepath.Join(dst, "new/deeper"), 0o755))                                // extras
+	must(os.WriteFile(filepath.Join(dst, "new/deeper/x"), []byte("x"), 0o644))                //
+	must(os.Link(filepath.Join(dst, "new/deeper/x"), filepath.Join(dst, "hardlinked-extra"))) //
+	must(os.Chmod(filepath.Join(dst, "setuid"), 0o644))                                       // mode changed
+	unchanged := mustStat(t, filepath.Join(dst, "with space and ünïcode")).Ino
+
+	out.Reset()
+	if err := UnpackMain(args, &out); err != nil {
+		t.Fatal(err)
+	}
+	var ur UnpackResult
+	if err := json.Unmarshal(out.Bytes(), &ur); err != nil {
+		t.Fatal(err)
+	}
+	want, got := describe(t, src), describe(t, dst)
+	for k, w := range want {
+		if g, ok := got[k]; !ok || (root && g != w) || (!root && (g.Content != w.Content || g.Mode != w.Mode || g.Link != w.Link)) {
+			t.Errorf("%q: restored %+v, want %+v", k, g, w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%q left over after restore", k)
+		}
+	}
+	if mustStat(t, big).Ino != bigIno || mustStat(t, filepath.Join(dst, "with space and ünïcode")).Ino != unchanged {
+		t.Error("files were replaced instead of updated in place")
+	}
+	// One chunk of the big file, the grown and the shrunk file: far less
+	// than the archive's contents.
+	if ur.Written > 1<<20+100 || ur.Written < 1<<20 {
+		t.Errorf("wrote %d bytes of %d; want the changed chunk and the two small files only", ur.Written, ur.Bytes)
+	}
+	if ur.Removed != 2 { // new/ (with what is in it) and hardlinked-extra
+		t.Errorf("removed %d entries, want 2", ur.Removed)
+	}
+	if _, err := os.Lstat("/tmp"); err != nil {
+		t.Fatal("the restore followed a symlink out of the volume")
+	}
+}

@@ -2,6 +2,7 @@ package helper
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,7 +28,9 @@ const unpackUsage = "usage: __helper unpack --sha256 HEX --size N [--allow-devic
 type UnpackResult struct {
 	Entries  int           `json:"entries"`
 	Files    int           `json:"files"`
-	Bytes    int64         `json:"bytes"`
+	Bytes    int64         `json:"bytes"`   // file contents in the archive
+	Written  int64         `json:"written"` // of those, bytes that had to be written
+	Removed  int           `json:"removed"` // entries of the volume the archive does not hold
 	Duration time.Duration `json:"duration_ns"`
 }
 
@@ -53,13 +57,20 @@ func UnpackMain(args []string, stdout io.Writer) error {
 	return json.NewEncoder(stdout).Encode(res)
 }
 
-// Unpack replaces the contents of dir with the tree in the archive at path
+// Unpack makes dir hold exactly the tree in the archive at path
 // (zstd-compressed tar). The archive's size and SHA-256 are checked first;
 // a mismatch returns ErrNotShared before dir is touched. Every entry is
 // checked against the safety rules of archive.Sanitize before it is
-// written, and every write goes through an os.Root on dir, so nothing in
-// the archive or already in dir can make it write outside dir. The
-// archive's root entry gives dir its owner, mode and mtime.
+// written, and every file operation goes through an os.Root on dir, so
+// nothing in the archive or already in dir can make it write outside dir.
+// The archive's root entry gives dir its owner, mode and mtime.
+//
+// dir is updated in place, because a restore usually goes back to a backup
+// the volume still mostly matches (a failed upgrade): a regular file that
+// is there with a single link is compared with the archive 1 MiB at a time
+// and only the chunks that differ are written; symlinks and directories
+// that match are kept; anything else in the way is replaced; and whatever
+// the archive does not hold is removed at the end.
 func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOptions) (UnpackResult, error) {
 	start := time.Now()
 	var res UnpackResult
@@ -87,9 +98,6 @@ func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOption
 		return res, err
 	}
 
-	if err := Wipe(dir); err != nil {
-		return res, fmt.Errorf("empty %s: %w", dir, err)
-	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return res, err
@@ -101,8 +109,12 @@ func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOption
 		return res, err
 	}
 	defer dec.Close()
-	x := &extractor{root: root, buf: make([]byte, 1<<20), chown: os.Geteuid() == 0}
+	x := &extractor{root: root, buf: make([]byte, chunk), old: make([]byte, chunk), chown: os.Geteuid() == 0, keep: map[string]bool{".": true}}
 	st, err := archive.ScanTar(dec, opts, x.entry)
+	if err != nil {
+		return res, err
+	}
+	removed, err := x.removeExtras()
 	if err != nil {
 		return res, err
 	}
@@ -117,20 +129,28 @@ func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOption
 		return res, fmt.Errorf("archive %s changed while it was restored; restore again", path)
 	}
 	res.Entries, res.Files, res.Bytes = st.Entries, st.Files, st.Bytes
+	res.Written, res.Removed = x.written, removed
 	res.Duration = time.Since(start)
 	return res, nil
 }
 
+// chunk is the unit in which existing files are compared and patched.
+const chunk = 1 << 20
+
 // extractor writes checked tar entries below root.
 type extractor struct {
-	root  *os.Root
-	buf   []byte
-	chown bool
-	dirs  []*tar.Header // directory metadata is applied last, deepest first
+	root    *os.Root
+	buf     []byte // archive content
+	old     []byte // content already in the volume
+	chown   bool
+	dirs    []*tar.Header   // directory metadata is applied last, deepest first
+	keep    map[string]bool // every path the archive holds
+	written int64
 }
 
 func (x *extractor) entry(hdr *tar.Header, content io.Reader) error {
 	rel := relName(hdr.Name)
+	x.keep[rel] = true
 	if hdr.Typeflag == tar.TypeDir {
 		if rel != "." {
 			if err := x.clear(rel, true); err != nil {
@@ -145,6 +165,9 @@ func (x *extractor) entry(hdr *tar.Header, content io.Reader) error {
 	}
 	if rel == "." {
 		return fmt.Errorf("the archive's root is a %s, not a directory", typeName(hdr.Typeflag))
+	}
+	if kept, err := x.update(rel, hdr, content); kept || err != nil {
+		return err
 	}
 	if err := x.clear(rel, false); err != nil {
 		return err
@@ -189,6 +212,130 @@ func (x *extractor) create(rel string, hdr *tar.Header, content io.Reader) error
 	return fmt.Errorf("unsupported entry type %s", typeName(hdr.Typeflag))
 }
 
+// update brings what is already at rel in line with hdr when that can be
+// done in place: a regular file with a single link (patched chunk by chunk)
+// or the same symlink. It reports false, having changed nothing, when the
+// entry must be created anew.
+func (x *extractor) update(rel string, hdr *tar.Header, content io.Reader) (bool, error) {
+	fi, err := x.root.Lstat(rel)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg:
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !fi.Mode().IsRegular() || !ok || st.Nlink != 1 {
+			return false, nil
+		}
+		return true, x.patch(rel, hdr, content)
+	case tar.TypeSymlink:
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return false, nil
+		}
+		if target, err := x.root.Readlink(rel); err != nil || target != hdr.Linkname {
+			return false, nil
+		}
+		return true, x.meta(rel, hdr, false)
+	}
+	return false, nil
+}
+
+// patch rewrites the regular file rel (one link, not followed) to hold
+// content, writing only the chunks that differ, and sets its metadata.
+func (x *extractor) patch(rel string, hdr *tar.Header, content io.Reader) error {
+	f, err := x.root.OpenFile(rel, os.O_RDWR|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	err = x.patchOpen(f, hdr, content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return x.root.Chtimes(rel, hdr.ModTime, hdr.ModTime)
+}
+
+func (x *extractor) patchOpen(f *os.File, hdr *tar.Header, content io.Reader) error {
+	var off int64
+	for off < hdr.Size {
+		n, err := io.ReadFull(content, x.buf[:min(int64(len(x.buf)), hdr.Size-off)])
+		if err != nil {
+			return err
+		}
+		m, err := io.ReadFull(f, x.old[:n])
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return err
+		}
+		if m != n || !bytes.Equal(x.old[:n], x.buf[:n]) {
+			if _, err := f.WriteAt(x.buf[:n], off); err != nil {
+				return err
+			}
+			x.written += int64(n)
+		}
+		off += int64(n)
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	if fi, err := f.Stat(); err != nil {
+		return err
+	} else if fi.Size() != hdr.Size {
+		if err := f.Truncate(hdr.Size); err != nil {
+			return err
+		}
+	}
+	return x.fileMeta(f, hdr)
+}
+
+// fileMeta sets owner, mode and the capability attribute of an open file.
+func (x *extractor) fileMeta(f *os.File, hdr *tar.Header) error {
+	if x.chown {
+		if err := f.Chown(hdr.Uid, hdr.Gid); err != nil {
+			return err
+		}
+	}
+	// After the chown, which clears setuid and setgid.
+	if err := f.Chmod(hdr.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
+		return err
+	}
+	if c, ok := hdr.PAXRecords["SCHILY.xattr."+capabilityXattr]; ok {
+		return unix.Fsetxattr(int(f.Fd()), capabilityXattr, []byte(c), 0)
+	}
+	if err := unix.Fremovexattr(int(f.Fd()), capabilityXattr); err != nil && !errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.EOPNOTSUPP) {
+		return err
+	}
+	return nil
+}
+
+// removeExtras removes everything below the root the archive does not hold
+// (a directory at once, with what is in it). Symlinks are removed, never
+// followed.
+func (x *extractor) removeExtras() (int, error) {
+	removed := 0
+	err := fs.WalkDir(x.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if x.keep[p] {
+			return nil
+		}
+		if err := x.root.RemoveAll(p); err != nil {
+			return err
+		}
+		removed++
+		if d.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	})
+	return removed, err
+}
+
 // clear removes what an earlier entry of the same name left, so a repeated
 // name in the archive replaces, as tar does. A directory is kept for a
 // directory entry.
@@ -211,16 +358,10 @@ func (x *extractor) file(rel string, hdr *tar.Header, content io.Reader) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.CopyBuffer(onlyWriter{f}, io.LimitReader(content, hdr.Size), x.buf)
-	if err == nil && x.chown {
-		err = f.Chown(hdr.Uid, hdr.Gid)
-	}
+	n, err := io.CopyBuffer(onlyWriter{f}, io.LimitReader(content, hdr.Size), x.buf)
+	x.written += n
 	if err == nil {
-		// After the chown, which clears setuid and setgid.
-		err = f.Chmod(hdr.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky))
-	}
-	if c, ok := hdr.PAXRecords["SCHILY.xattr."+capabilityXattr]; ok && err == nil {
-		err = unix.Fsetxattr(int(f.Fd()), capabilityXattr, []byte(c), 0)
+		err = x.fileMeta(f, hdr)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
