@@ -187,7 +187,7 @@ func writeReport(w io.Writer, r *results, meta, logs []string) error {
 	p("\nMedians over the repetitions (every single run is listed at the end). Downtime is read from\n")
 	p("`docker events` (first container `die`/`stop` → last container `health_status: healthy`), split into\n")
 	p("*stopping* (first → last container down), *stopped* (last down → first start: the work done while\n")
-	p("everything is stopped) and *starting* (first start → last healthy, includes the 1 s health interval).\n\n")
+	p("everything is stopped) and *starting* (first start → last healthy, includes waiting for the health checks, every `HEALTH_INTERVAL`).\n\n")
 
 	p("### Data sets\n\n| size | files (small text files) | bytes | generated in |\n|---|---|---|---|\n")
 	for _, size := range r.sizes {
