@@ -35,6 +35,7 @@ type DirectFile struct {
 	name  string // final file name in the partial directory
 	temp  string // base name of the file the writer fills
 	Token string
+	done  bool // finished or discarded
 }
 
 // Direct reserves an archive file name for volume and creates the file a
@@ -90,6 +91,7 @@ func (d *DirectFile) Finish(v *Volume, r PackResult) error {
 	if err := os.Rename(path, filepath.Join(d.p.path, d.name)); err != nil {
 		return fmt.Errorf("volume %s: %w", v.Name, err)
 	}
+	d.done = true
 	d.p.mu.Lock()
 	d.p.unsynced = append(d.p.unsynced, d.name)
 	d.p.mu.Unlock()
@@ -100,19 +102,15 @@ func (d *DirectFile) Finish(v *Volume, r PackResult) error {
 	return nil
 }
 
-// Discard removes the file and frees its name. It is a no-op after Finish.
+// Discard removes the file and frees its name. It is a no-op after Finish
+// or an earlier Discard.
 func (d *DirectFile) Discard() {
-	if err := os.Remove(filepath.Join(d.p.path, d.temp)); err == nil || os.IsNotExist(err) {
-		d.p.mu.Lock()
-		written := false
-		for _, n := range d.p.unsynced {
-			written = written || n == d.name
-		}
-		d.p.mu.Unlock()
-		if !written {
-			d.p.releaseArchive(d.name)
-		}
+	if d.done {
+		return
 	}
+	d.done = true
+	_ = os.Remove(filepath.Join(d.p.path, d.temp))
+	d.p.releaseArchive(d.name)
 }
 
 // syncArchives fsyncs the archives written by direct writers.

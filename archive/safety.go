@@ -273,10 +273,10 @@ func (c *checker) check(hdr *tar.Header) error {
 	case tar.TypeFifo:
 	case tar.TypeChar, tar.TypeBlock:
 		if !c.opts.AllowDevices {
-			return unsafe("device node (%s) refused; devices are only restored when allowed", typeName(hdr.Typeflag))
+			return unsafe("device node (%s) refused; devices are only restored when allowed", TypeName(hdr.Typeflag))
 		}
 	default:
-		return unsafe("unsupported entry type %s", typeName(hdr.Typeflag))
+		return unsafe("unsupported entry type %s", TypeName(hdr.Typeflag))
 	}
 
 	name, err := c.resolve(hdr.Name)
@@ -284,7 +284,7 @@ func (c *checker) check(hdr *tar.Header) error {
 		return unsafe("%s", err)
 	}
 	if name == "." && hdr.Typeflag != tar.TypeDir {
-		return unsafe("%s would replace the volume root", typeName(hdr.Typeflag))
+		return unsafe("%s would replace the volume root", TypeName(hdr.Typeflag))
 	}
 	if strings.ContainsRune(hdr.Linkname, 0) {
 		return unsafe("link target contains NUL")
@@ -343,7 +343,8 @@ func (c *checker) resolve(name string) (string, error) {
 	return strings.Join(parts, "/"), nil
 }
 
-func typeName(t byte) string {
+// TypeName names a tar entry type for messages.
+func TypeName(t byte) string {
 	switch t {
 	case tar.TypeReg:
 		return "regular file"

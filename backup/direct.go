@@ -25,8 +25,8 @@ import (
 
 // How a volume's data moved, for the "copied" lines.
 const (
-	ViaHelper = "next to the data"
-	ViaAPI    = "through the engine's API"
+	viaHelper = "next to the data"
+	viaAPI    = "through the engine's API"
 )
 
 // outDir is where a helper sees the partial backup directory.
@@ -38,7 +38,6 @@ var errNotShared = errors.New("the engine does not see this machine's backup fol
 // packer is a serving helper that archives one volume directly into the
 // pending backup.
 type packer struct {
-	vol    PlannedVolume
 	helper string
 	file   *archive.DirectFile
 }
@@ -82,7 +81,7 @@ func startPackers(ctx context.Context, eng Engine, o Options, image string, pend
 			f.Discard()
 			return packers, notShared(err)
 		}
-		p := &packer{vol: v, helper: id, file: f}
+		p := &packer{helper: id, file: f}
 		packers = append(packers, p)
 		if err := eng.StartContainer(ctx, id); err != nil {
 			return packers, notShared(err)
@@ -100,18 +99,31 @@ func notShared(err error) error {
 	return fmt.Errorf("%w (%w)", errNotShared, err)
 }
 
-// probe checks, with an exec into a serving helper, that it sees f.
-func probe(ctx context.Context, eng Engine, id, src string, f *archive.DirectFile) error {
-	code, out, err := eng.Exec(ctx, id, ExecSpec{Cmd: packCommand(src, f, 0, true)})
+// helperOutcome reads how a pack or unpack helper ended: errNotShared for
+// its "not shared" exit code, an error with its output for any other
+// failure, and otherwise its JSON result into res (unless res is nil).
+func helperOutcome(code int, out string, err error, res any) error {
 	switch {
 	case err != nil:
 		return err
 	case code == helper.ExitNotShared:
 		return errNotShared
 	case code != 0:
-		return fmt.Errorf("check the helper's view of the backup folder: exited with code %d%s", code, tailOf(out))
+		return fmt.Errorf("the helper exited with code %d%s", code, tailOf(out))
+	case res != nil:
+		return lastJSON(out, res)
 	}
 	return nil
+}
+
+// probe checks, with an exec into a serving helper, that it sees f.
+func probe(ctx context.Context, eng Engine, id, src string, f *archive.DirectFile) error {
+	code, out, err := eng.Exec(ctx, id, ExecSpec{Cmd: packCommand(src, f, 0, true)})
+	err = helperOutcome(code, out, err, nil)
+	if err != nil && !errors.Is(err, errNotShared) {
+		err = fmt.Errorf("check the helper's view of the backup folder: %w", err)
+	}
+	return err
 }
 
 // runPack archives src inside the serving helper id into f and adopts the
@@ -119,15 +131,8 @@ func probe(ctx context.Context, eng Engine, id, src string, f *archive.DirectFil
 // discarded and the caller copies through the API.
 func runPack(ctx context.Context, eng Engine, id, src string, f *archive.DirectFile, level int, v *archive.Volume) error {
 	code, out, err := eng.Exec(ctx, id, ExecSpec{Cmd: packCommand(src, f, level, false)})
-	if err == nil && code == helper.ExitNotShared {
-		err = errNotShared
-	} else if err == nil && code != 0 {
-		err = fmt.Errorf("the helper exited with code %d%s", code, tailOf(out))
-	}
 	var res archive.PackResult
-	if err == nil {
-		err = lastJSON(out, &res)
-	}
+	err = helperOutcome(code, out, err, &res)
 	if err == nil {
 		err = f.Finish(v, res)
 	}
@@ -150,7 +155,7 @@ func packVolume(ctx context.Context, eng Engine, o Options, image string, pendin
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", v.Name, err)
 	}
-	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: ViaHelper})
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: viaHelper})
 	return nil
 }
 

@@ -81,7 +81,7 @@ func PlanRestore(ctx context.Context, eng Engine, o RestoreOptions) (*RestorePla
 		return nil, err
 	}
 	if !img.CanRun {
-		return nil, fmt.Errorf("restore runs a helper container with this plugin's own binary to empty each volume first, and that is not possible here: %s", img.Reason)
+		return nil, fmt.Errorf("restore runs a helper container with this plugin's own binary to write each volume, and that is not possible here: %s; run the restore with a plugin built for the engine's OS and architecture", img.Reason)
 	}
 	rp.image = img
 	containers, err := eng.Containers(ctx, o.Project.Name)
@@ -257,20 +257,12 @@ func unpackVolume(ctx context.Context, eng Engine, o RestoreOptions, image strin
 	defer func() { err = errors.Join(err, removeHelpers(ctx, eng, id)) }()
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: v.TarBytes})
 	code, out, err := eng.RunHelper(ctx, id)
-	switch {
-	case err != nil:
-		return err
-	case code == helper.ExitNotShared:
-		return errNotShared
-	case code != 0:
-		return fmt.Errorf("the helper exited with code %d%s", code, tailOf(out))
-	}
 	var res helper.UnpackResult
-	if err := lastJSON(out, &res); err != nil {
+	if err := helperOutcome(code, out, err, &res); err != nil {
 		return err
 	}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes,
-		Message: fmt.Sprintf("%d entries, %s of it written, %d removed, %s", res.Entries, size.Format(res.Written), res.Removed, ViaHelper)})
+		Message: fmt.Sprintf("%d entries, %s of it written, %d removed, %s", res.Entries, size.Format(res.Written), res.Removed, viaHelper)})
 	return nil
 }
 
@@ -326,7 +318,7 @@ func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image stri
 	if sanErr != nil {
 		return fmt.Errorf("write into the volume: %w", sanErr)
 	}
-	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: counted.n, Total: v.ArchiveBytes, Message: ViaAPI})
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: counted.n, Total: v.ArchiveBytes, Message: viaAPI})
 	return nil
 }
 

@@ -341,7 +341,7 @@ func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pe
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", v.Name, err)
 	}
-	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: ViaAPI})
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: viaAPI})
 	return nil
 }
 

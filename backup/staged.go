@@ -146,38 +146,16 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, pen
 
 // startStager creates and starts the serving helper of v. Unless the
 // direct path is off, it first tries with the partial backup directory
-// bound into it, and without when the engine refuses that bind or the
-// helper does not see the directory.
+// bound into it, and without when the engine refuses that bind.
 func startStager(ctx context.Context, eng Engine, o Options, spec HelperSpec, v PlannedVolume, before VolumeInfo, pending *archive.Pending) (*stager, error) {
 	if !o.NoDirect {
 		f, err := pending.Direct(v.Name)
 		if err != nil {
 			return nil, err
 		}
-		bound := spec
-		bound.Binds = []Bind{{Source: pending.Path(), Target: outDir}}
-		id, err := createOnVolume(ctx, eng, bound, before)
-		if err == nil {
-			st := &stager{vol: v, helper: id, file: f}
-			if err = eng.StartContainer(ctx, id); err == nil {
-				if err = probe(ctx, eng, id, "/s", f); err == nil {
-					return st, nil
-				}
-				if errors.Is(err, errNotShared) {
-					f.Discard()
-					st.file = nil
-					progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the archive of " + v.Name + " goes through the engine's API: " + err.Error()})
-					return st, nil
-				}
-			}
-			if ctx.Err() != nil {
-				return st, err
-			}
-			_ = removeStagers(ctx, eng, []*stager{st})
-		}
-		f.Discard()
-		if ctx.Err() != nil {
-			return nil, err
+		st, err := startBoundStager(ctx, eng, o, spec, v, before, pending.Path(), f)
+		if st != nil || ctx.Err() != nil {
+			return st, err
 		}
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the archive of " + v.Name + " goes through the engine's API: " + notShared(err).Error()})
 	}
@@ -190,6 +168,36 @@ func startStager(ctx context.Context, eng Engine, o Options, spec HelperSpec, v 
 		return st, fmt.Errorf("start the sync helper for %s: %w", v.Name, err)
 	}
 	return st, nil
+}
+
+// startBoundStager starts v's helper with the partial backup directory dir
+// bound at /out, so it can write f itself. A helper that starts but does
+// not see f is kept, without f. Otherwise, unless ctx was cancelled, it
+// leaves nothing behind and returns a nil stager.
+func startBoundStager(ctx context.Context, eng Engine, o Options, spec HelperSpec, v PlannedVolume, before VolumeInfo, dir string, f *archive.DirectFile) (*stager, error) {
+	spec.Binds = []Bind{{Source: dir, Target: outDir}}
+	id, err := createOnVolume(ctx, eng, spec, before)
+	if err != nil {
+		f.Discard()
+		return nil, err
+	}
+	st := &stager{vol: v, helper: id, file: f}
+	if err = eng.StartContainer(ctx, id); err == nil {
+		err = probe(ctx, eng, id, "/s", f)
+	}
+	switch {
+	case err == nil:
+		return st, nil
+	case errors.Is(err, errNotShared):
+		f.Discard()
+		st.file = nil
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the archive of " + v.Name + " goes through the engine's API: " + err.Error()})
+		return st, nil
+	case ctx.Err() != nil:
+		return st, err // the caller removes it
+	}
+	_ = removeStagers(ctx, eng, []*stager{st})
+	return nil, err
 }
 
 // sync runs the helper's sync once more: the first run is the full or
@@ -229,7 +237,7 @@ func archiveStaged(ctx context.Context, eng Engine, o Options, pending *archive.
 		err := runPack(ctx, eng, s.helper, "/s/data", s.file, o.Level, v)
 		s.file = nil
 		if err == nil {
-			progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: ViaHelper})
+			progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: viaHelper})
 			return nil
 		}
 		if !errors.Is(err, errNotShared) {
@@ -248,6 +256,6 @@ func archiveStaged(ctx context.Context, eng Engine, o Options, pending *archive.
 	if err != nil {
 		return fmt.Errorf("archive %s: %w", v.Name, err)
 	}
-	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: ViaAPI})
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: viaAPI})
 	return nil
 }

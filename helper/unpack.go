@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -151,28 +150,46 @@ type extractor struct {
 func (x *extractor) entry(hdr *tar.Header, content io.Reader) error {
 	rel := relName(hdr.Name)
 	x.keep[rel] = true
-	if hdr.Typeflag == tar.TypeDir {
-		if rel != "." {
-			if err := x.clear(rel, true); err != nil {
-				return err
-			}
-			if err := x.root.Mkdir(rel, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-				return err
-			}
+	if rel == "." {
+		if hdr.Typeflag != tar.TypeDir {
+			return fmt.Errorf("the archive's root is a %s, not a directory", archive.TypeName(hdr.Typeflag))
 		}
 		x.dirs = append(x.dirs, hdr)
 		return nil
 	}
-	if rel == "." {
-		return fmt.Errorf("the archive's root is a %s, not a directory", typeName(hdr.Typeflag))
-	}
-	if kept, err := x.update(rel, hdr, content); kept || err != nil {
+	// What the volume already has there, looked at once.
+	fi, err := x.root.Lstat(rel)
+	have := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := x.clear(rel, false); err != nil {
-		return err
+	if hdr.Typeflag == tar.TypeDir {
+		if have && fi.IsDir() {
+			x.dirs = append(x.dirs, hdr)
+			return nil
+		}
+		if have {
+			if err := x.root.RemoveAll(rel); err != nil {
+				return err
+			}
+		}
+		if err := x.root.Mkdir(rel, 0o700); err != nil {
+			return err
+		}
+		x.dirs = append(x.dirs, hdr)
+		return nil
 	}
-	err := x.create(rel, hdr, content)
+	if have {
+		if kept, err := x.update(rel, fi, hdr, content); kept || err != nil {
+			return err
+		}
+		// Anything else in the way (a directory, a hard-linked file, a
+		// device, an earlier entry of the same name) is replaced.
+		if err := x.root.RemoveAll(rel); err != nil {
+			return err
+		}
+	}
+	err = x.create(rel, hdr, content)
 	if errors.Is(err, fs.ErrNotExist) && hdr.Typeflag != tar.TypeLink {
 		// An archive made by hand may omit a parent directory.
 		if merr := x.root.MkdirAll(filepath.Dir(rel), 0o755); merr == nil {
@@ -209,21 +226,14 @@ func (x *extractor) create(rel string, hdr *tar.Header, content io.Reader) error
 		}
 		return x.meta(rel, hdr, true)
 	}
-	return fmt.Errorf("unsupported entry type %s", typeName(hdr.Typeflag))
+	return fmt.Errorf("unsupported entry type %s", archive.TypeName(hdr.Typeflag))
 }
 
-// update brings what is already at rel in line with hdr when that can be
-// done in place: a regular file with a single link (patched chunk by chunk)
-// or the same symlink. It reports false, having changed nothing, when the
-// entry must be created anew.
-func (x *extractor) update(rel string, hdr *tar.Header, content io.Reader) (bool, error) {
-	fi, err := x.root.Lstat(rel)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
-		return false, err
-	}
+// update brings fi, what is already at rel, in line with hdr when that can
+// be done in place: a regular file with a single link (patched chunk by
+// chunk) or the same symlink. It reports false, having changed nothing,
+// when the entry must be created anew.
+func (x *extractor) update(rel string, fi fs.FileInfo, hdr *tar.Header, content io.Reader) (bool, error) {
 	switch hdr.Typeflag {
 	case tar.TypeReg:
 		st, ok := fi.Sys().(*syscall.Stat_t)
@@ -336,23 +346,6 @@ func (x *extractor) removeExtras() (int, error) {
 	return removed, err
 }
 
-// clear removes what an earlier entry of the same name left, so a repeated
-// name in the archive replaces, as tar does. A directory is kept for a
-// directory entry.
-func (x *extractor) clear(rel string, keepDir bool) error {
-	fi, err := x.root.Lstat(rel)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if keepDir && fi.IsDir() {
-		return nil
-	}
-	return x.root.RemoveAll(rel)
-}
-
 func (x *extractor) file(rel string, hdr *tar.Header, content io.Reader) error {
 	f, err := x.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -427,21 +420,3 @@ func (x *extractor) finish() error {
 type onlyWriter struct{ w io.Writer }
 
 func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
-
-func typeName(t byte) string {
-	switch t {
-	case tar.TypeReg:
-		return "regular file"
-	case tar.TypeLink:
-		return "hard link"
-	case tar.TypeSymlink:
-		return "symlink"
-	case tar.TypeChar:
-		return "character device"
-	case tar.TypeBlock:
-		return "block device"
-	case tar.TypeFifo:
-		return "FIFO"
-	}
-	return "type " + strconv.Quote(string(t))
-}
