@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -91,7 +90,7 @@ func (p *Pending) WriteVolume(ctx context.Context, v *Volume, tarStream io.Reade
 		return fmt.Errorf("volume %s: zstd encoder: %w", v.Name, err)
 	}
 	in := &progressReader{ctx: ctx, r: tarStream, fn: progress}
-	if _, err := io.CopyBuffer(encoderWriter{enc}, in, make([]byte, 1<<20)); err != nil {
+	if _, err := io.CopyBuffer(enc, in, make([]byte, 1<<20)); err != nil {
 		_ = enc.Close()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("volume %s: %w", v.Name, ctxErr)
@@ -120,27 +119,6 @@ func (p *Pending) WriteVolume(ctx context.Context, v *Volume, tarStream io.Reade
 	v.TarBytes = in.n
 	v.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	return nil
-}
-
-// NewEncoder returns the zstd encoder every archive is written with, at
-// level (as for EncoderLevel), using all cores. The helper's pack uses it
-// too, so archives are the same whichever path wrote them.
-func NewEncoder(w io.Writer, level int) (*zstd.Encoder, error) {
-	encLevel, err := EncoderLevel(level)
-	if err != nil {
-		return nil, err
-	}
-	return newEncoder(w, encLevel)
-}
-
-// Not WithConcurrentBlocks: in klauspost/compress v1.20.4 its jobs grow
-// their output by append, and on the benchmark's 1 GB tree that copying
-// made the whole pack take 2.5-3.5 s instead of 1.5-1.7 s (2 cores).
-func newEncoder(w io.Writer, level zstd.EncoderLevel) (*zstd.Encoder, error) {
-	return zstd.NewWriter(w,
-		zstd.WithEncoderLevel(level),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-	)
 }
 
 // reserveArchive picks an unused archive file name for the volume name.
@@ -187,12 +165,6 @@ func ArchiveFileBase(volume string) string {
 	}
 	return s
 }
-
-// encoderWriter hides the encoder's ReadFrom so io.CopyBuffer reads through
-// our buffer and progressReader sees every read.
-type encoderWriter struct{ enc *zstd.Encoder }
-
-func (w encoderWriter) Write(p []byte) (int, error) { return w.enc.Write(p) }
 
 type countWriter struct {
 	w io.Writer

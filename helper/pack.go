@@ -115,7 +115,7 @@ func PackTo(src string, w io.Writer, level int) (archive.PackResult, error) {
 	if err != nil {
 		return res, err
 	}
-	tarOut := &counter{w: enc}
+	tarOut := &countingBoundary{counter: counter{w: enc}, enc: enc}
 	entries, err := Pack(src, tarOut)
 	if cerr := enc.Close(); err == nil {
 		err = cerr
@@ -138,6 +138,7 @@ func PackTo(src string, w io.Writer, level int) (archive.PackResult, error) {
 // security.capability attribute. Sockets are skipped, as no tar holds them.
 // It returns the number of entries written.
 func Pack(src string, w io.Writer) (int, error) {
+	brk, _ := w.(boundaryWriter)
 	tw := tar.NewWriter(w)
 	links := map[[2]uint64]string{}
 	buf := make([]byte, 1<<20)
@@ -204,6 +205,9 @@ func Pack(src string, w io.Writer) (int, error) {
 			return fmt.Errorf("%s: %w", rel, err)
 		}
 		entries++
+		if brk != nil && hdr.Typeflag == tar.TypeReg && hdr.Size >= boundaryMin {
+			brk.Boundary()
+		}
 		if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
 			if err := copyFile(tw, path, hdr.Size, buf); err != nil {
 				return fmt.Errorf("%s: %w", rel, err)
@@ -216,6 +220,16 @@ func Pack(src string, w io.Writer) (int, error) {
 	}
 	return entries, tw.Close()
 }
+
+// boundaryWriter is a writer that can start a new compression block
+// (archive.Encoder). Pack starts one where the contents of each file of at
+// least boundaryMin bytes begin.
+type boundaryWriter interface {
+	io.Writer
+	Boundary()
+}
+
+const boundaryMin = 1 << 20
 
 // copyFile copies exactly size bytes of the file at path.
 func copyFile(w io.Writer, path string, size int64, buf []byte) error {
@@ -263,6 +277,14 @@ func (c *counter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// countingBoundary is a counter in front of an archive.Encoder.
+type countingBoundary struct {
+	counter
+	enc *archive.Encoder
+}
+
+func (c *countingBoundary) Boundary() { c.enc.Boundary() }
 
 // relName turns an archive entry name ("./a/b/", "a/b", "./") into a path
 // relative to the volume root ("a/b", "."). Entries were checked before, so
