@@ -36,11 +36,34 @@ import (
 // older than --since if the caller passes an earlier moment). Anything written
 // after that start, even while we were copying it, has a newer ctime.
 
-// ctimeSlack widens the ctime window: the kernel stamps ctime from a coarse
-// clock that may lag the fine clock behind time.Now by a tick, and some
-// filesystems keep only whole seconds. Files changed within this slack before
-// the window get copied once more, which is cheap; missing one is not.
-const ctimeSlack = time.Second
+// The ctime window is widened by a slack: the kernel stamps ctime from a
+// coarse clock that lags the fine clock behind time.Now by up to a scheduler
+// tick (at most 10 ms), some filesystems keep only whole seconds or two, and
+// network filesystems stamp from the server's clock. Files changed within the
+// slack before the window get copied once more, while the services are
+// stopped; missing one is not an option. Filesystems known to stamp ctime in
+// nanoseconds from the local clock get fineSlack, ten ticks; all others
+// coarseSlack.
+const (
+	fineSlack   = 100 * time.Millisecond
+	coarseSlack = 2 * time.Second
+)
+
+// ctimeSlack returns the slack for the filesystem holding path.
+func ctimeSlack(path string) time.Duration {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return coarseSlack
+	}
+	switch uint32(st.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC,
+		unix.OVERLAYFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC, unix.BCACHEFS_SUPER_MAGIC, zfsSuperMagic:
+		return fineSlack
+	}
+	return coarseSlack
+}
+
+const zfsSuperMagic = 0x2fc12fc1
 
 // defaultWorkers is how many file contents are copied at once. Small files
 // gain from overlapping syscalls, large ones from overlapping I/O; more than
@@ -185,7 +208,7 @@ func Sync(src, dst string, opts SyncOptions) (SyncStats, error) {
 		if !opts.Since.IsZero() && opts.Since.UnixNano() < s.since {
 			s.since = opts.Since.UnixNano()
 		}
-		s.since -= int64(ctimeSlack)
+		s.since -= int64(ctimeSlack(src))
 		// From here on the mirror may change; an index left behind by a
 		// run that dies half-way would vouch for files never flushed.
 		if status != "missing" && !opts.KeepIndex {

@@ -65,7 +65,7 @@ func benchTree(b *testing.B) (src string) {
 		}
 		f.Close()
 	}
-	time.Sleep(ctimeSlack) // older than the ctime window, as data usually is
+	time.Sleep(ctimeSlack(src)) // older than the ctime window, as data usually is
 	return src
 }
 

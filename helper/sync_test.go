@@ -360,7 +360,7 @@ func TestSyncEveryKindOfChange(t *testing.T) {
 func TestSyncNoChangeReadsNothing(t *testing.T) {
 	e := newSyncEnv(t)
 	makeRichTree(t, e.src)
-	time.Sleep(ctimeSlack + 100*time.Millisecond)
+	time.Sleep(ctimeSlack(e.src) + 100*time.Millisecond)
 	t0 := time.Now()
 	first := e.sync(t, SyncOptions{})
 	got := e.sync(t, SyncOptions{Since: t0})
@@ -761,5 +761,25 @@ func TestSyncPartialFailureKeepsGoing(t *testing.T) {
 	idx, status := readIndex(e.index)
 	if status != "ok" || len(idx.entries) != 2 {
 		t.Errorf("index %s with %d entries, want ok with 2", status, len(idx.entries))
+	}
+}
+
+// Only filesystems known to stamp ctime in nanoseconds from the local clock
+// get the short slack.
+func TestCtimeSlack(t *testing.T) {
+	if got := ctimeSlack("/proc"); got != coarseSlack {
+		t.Errorf("procfs: slack %v, want %v", got, coarseSlack)
+	}
+	if got := ctimeSlack(filepath.Join(t.TempDir(), "missing")); got != coarseSlack {
+		t.Errorf("missing path: slack %v, want %v", got, coarseSlack)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(t.TempDir(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if uint32(st.Type) == unix.EXT4_SUPER_MAGIC || uint32(st.Type) == unix.TMPFS_MAGIC {
+		if got := ctimeSlack(t.TempDir()); got != fineSlack {
+			t.Errorf("ext4/tmpfs: slack %v, want %v", got, fineSlack)
+		}
 	}
 }
