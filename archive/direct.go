@@ -2,22 +2,24 @@ package archive
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
 )
 
 // PackResult is what a writer of an archive outside this process (the
-// helper's pack) reports about it. The helper prints it as JSON.
+// helper's pack) reports about it. The helper prints it as JSON. The
+// archive's SHA-256 is not part of it: Seal reads the file back here.
 type PackResult struct {
-	TarBytes     int64  `json:"tar_bytes"`
-	ArchiveBytes int64  `json:"archive_bytes"`
-	SHA256       string `json:"sha256"`
-	Entries      int    `json:"entries"`
+	TarBytes     int64 `json:"tar_bytes"`
+	ArchiveBytes int64 `json:"archive_bytes"`
+	Entries      int   `json:"entries"`
 }
 
 // DirectFile is an archive that another process writes straight into the
@@ -70,12 +72,11 @@ func (p *Pending) Direct(volume string) (*DirectFile, error) {
 // partial directory.
 func (d *DirectFile) TempName() string { return d.temp }
 
-var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 // Finish checks the written file against what its writer reported and
-// gives it its final name; v gets the archive's name, sizes and checksum.
-// The file is fsynced by Commit, so that the time it takes is not spent
-// while services are stopped.
+// gives it its final name; v gets the archive's name and sizes. Its
+// checksum is computed and the file fsynced by Seal or Commit, so that the
+// time they take is not spent while services are stopped: hashing 600 MB
+// took 0.5 s of the helper's 2 s pack of the benchmark's 1 GB volume.
 func (d *DirectFile) Finish(v *Volume, r PackResult) error {
 	path := filepath.Join(d.p.path, d.temp)
 	fi, err := os.Lstat(path)
@@ -85,20 +86,17 @@ func (d *DirectFile) Finish(v *Volume, r PackResult) error {
 	if !fi.Mode().IsRegular() || fi.Size() != r.ArchiveBytes || r.ArchiveBytes == 0 {
 		return fmt.Errorf("volume %s: the helper reported %d archive bytes, the file has %d", v.Name, r.ArchiveBytes, fi.Size())
 	}
-	if !sha256Hex.MatchString(r.SHA256) {
-		return fmt.Errorf("volume %s: the helper reported no valid checksum (%q)", v.Name, r.SHA256)
-	}
 	if err := os.Rename(path, filepath.Join(d.p.path, d.name)); err != nil {
 		return fmt.Errorf("volume %s: %w", v.Name, err)
 	}
 	d.done = true
 	d.p.mu.Lock()
-	d.p.unsynced = append(d.p.unsynced, d.name)
+	d.p.unsealed = append(d.p.unsealed, d.name)
 	d.p.mu.Unlock()
 	v.Archive = d.name
 	v.ArchiveBytes = r.ArchiveBytes
 	v.TarBytes = r.TarBytes
-	v.SHA256 = r.SHA256
+	v.SHA256 = "" // filled in by Commit
 	return nil
 }
 
@@ -113,23 +111,84 @@ func (d *DirectFile) Discard() {
 	d.p.releaseArchive(d.name)
 }
 
-// syncArchives fsyncs the archives written by direct writers.
-func (p *Pending) syncArchives() error {
-	for _, name := range p.unsynced {
-		f, err := os.Open(filepath.Join(p.path, name))
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("sync %s: %w", name, err)
-		}
+// Seal starts, in the background, to compute the SHA-256 of every archive
+// finished by a direct writer so far and to fsync it. Callers start it once
+// the writers are done, while the services start again; Commit waits for it.
+// A second Seal before the first ended does nothing.
+func (p *Pending) Seal() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sealing != nil || p.done || len(p.unsealed) == 0 {
+		return
 	}
-	p.unsynced = nil
-	return nil
+	names := p.unsealed
+	p.unsealed = nil
+	done := make(chan struct{})
+	p.sealing = done
+	go func() {
+		defer close(done)
+		sums, err := p.seal(names)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		maps.Copy(p.sums, sums)
+		p.sealErr = err
+	}()
+}
+
+// waitSealing waits until a background Seal ended.
+func (p *Pending) waitSealing() {
+	p.mu.Lock()
+	done := p.sealing
+	p.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// waitSeal waits for a background Seal, then seals what is left.
+func (p *Pending) waitSeal() error {
+	p.waitSealing()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sealing = nil
+	if err := p.sealErr; err != nil {
+		p.sealErr = nil
+		return err
+	}
+	names := p.unsealed
+	p.unsealed = nil
+	sums, err := p.seal(names)
+	maps.Copy(p.sums, sums)
+	return err
+}
+
+// seal hashes and fsyncs the named archives of the partial directory.
+func (p *Pending) seal(names []string) (map[string]string, error) {
+	sums := map[string]string{}
+	for _, name := range names {
+		sum, err := sealFile(filepath.Join(p.path, name))
+		if err != nil {
+			return sums, fmt.Errorf("archive %s: %w", name, err)
+		}
+		sums[name] = sum
+	}
+	return sums, nil
+}
+
+func sealFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("sync: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func firstErr(errs ...error) error {

@@ -14,9 +14,10 @@ import (
 // frames are compressed at once, each by its own single-threaded encoder.
 // klauspost's streaming encoder keeps one core busy at most (it overlaps
 // match finding with entropy coding, but not blocks with each other), and
-// its concurrent-blocks mode copies its output around; on the benchmark's
-// 1 GB tree on 2 cores frames cut the compression from 2.2-2.6 s to
-// 1.9-2.0 s and added 0.004 % to the archive.
+// its concurrent-blocks mode copies its output around. On the benchmark's
+// 1 GB tree on 2 cores, the helper's whole pack (tar, zstd, SHA-256) took
+// 1.7-1.9 s in frames against 2.7 s in one stream. Frames alone add 0.004 %
+// to the archive; blocks aligned to the files (Boundary) take 0.2 % off.
 //
 // A zstd stream of several frames is a valid zstd stream: every decoder,
 // ours and the zstd command line, reads the frames one after the other.

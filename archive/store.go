@@ -30,8 +30,11 @@ type Pending struct {
 
 	mu       sync.Mutex
 	archives map[string]bool // file names taken by WriteVolume and Direct
-	unsynced []string        // archives written by direct writers, fsynced by Commit
-	done     bool            // committed or aborted
+	unsealed []string        // archives written by direct writers, not yet hashed and fsynced
+	sums     map[string]string
+	sealing  chan struct{} // closed when the background Seal ends; nil if none runs
+	sealErr  error
+	done     bool // committed or aborted
 }
 
 // Begin starts a backup with the given ID in dir. dir is created 0700 if it
@@ -58,7 +61,7 @@ func Begin(dir, id string) (*Pending, error) {
 		_ = os.Remove(path)
 		return nil, fmt.Errorf("begin backup %s: %w", id, err)
 	}
-	return &Pending{dir: dir, id: id, path: path, archives: map[string]bool{}}, nil
+	return &Pending{dir: dir, id: id, path: path, archives: map[string]bool{}, sums: map[string]string{}}, nil
 }
 
 // ID returns the backup ID.
@@ -72,11 +75,22 @@ func (p *Pending) Path() string { return p.path }
 // m.ID are unset they are filled in. Every archive the manifest names must
 // have been written with the size it records. After an error the backup is
 // still pending and can be aborted.
+//
+// Archives written by direct writers get their SHA-256 here (computed by
+// Seal, in the background if it was started, or now) and are fsynced.
 func (p *Pending) Commit(m *Manifest) error {
+	if err := p.waitSeal(); err != nil {
+		return fmt.Errorf("commit backup %s: %w", p.id, err)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
 		return fmt.Errorf("commit backup %s: already committed or aborted", p.id)
+	}
+	for i, v := range m.Volumes {
+		if sum, ok := p.sums[v.Archive]; ok && v.SHA256 == "" {
+			m.Volumes[i].SHA256 = sum
+		}
 	}
 	if m.FormatVersion == 0 {
 		m.FormatVersion = FormatVersion
@@ -99,9 +113,6 @@ func (p *Pending) Commit(m *Manifest) error {
 			return fmt.Errorf("commit backup %s: volume %s: archive %s has %d bytes, manifest says %d",
 				p.id, v.Name, v.Archive, fi.Size(), v.ArchiveBytes)
 		}
-	}
-	if err := p.syncArchives(); err != nil {
-		return fmt.Errorf("commit backup %s: %w", p.id, err)
 	}
 	data, err := marshalManifest(m)
 	if err != nil {
@@ -130,6 +141,7 @@ func (p *Pending) Commit(m *Manifest) error {
 // Abort removes the partial directory. It is idempotent and does nothing
 // after a successful Commit.
 func (p *Pending) Abort() error {
+	p.waitSealing() // not while it reads the files
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {

@@ -2,8 +2,6 @@ package helper
 
 import (
 	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -106,11 +104,11 @@ func claim(path, token string, truncate bool) (*os.File, error) {
 }
 
 // PackTo writes the tree src as a zstd-compressed tar to w and returns its
-// sizes and the SHA-256 of the compressed bytes.
+// sizes. It computes no checksum: the plugin reads the file back for that
+// once the services run again (archive.Pending.Seal).
 func PackTo(src string, w io.Writer, level int) (archive.PackResult, error) {
 	var res archive.PackResult
-	sum := sha256.New()
-	out := &counter{w: io.MultiWriter(w, sum)}
+	out := &counter{w: w}
 	enc, err := archive.NewEncoder(out, level)
 	if err != nil {
 		return res, err
@@ -126,7 +124,6 @@ func PackTo(src string, w io.Writer, level int) (archive.PackResult, error) {
 	res.Entries = entries
 	res.TarBytes = tarOut.n
 	res.ArchiveBytes = out.n
-	res.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	return res, nil
 }
 

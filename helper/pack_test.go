@@ -114,7 +114,14 @@ func describe(t *testing.T, dir string) map[string]entryInfo {
 	return out
 }
 
-func packFile(t *testing.T, src string) (string, archive.PackResult) {
+// packed is what the pack reported, with the archive's SHA-256 as the
+// plugin computes it afterwards.
+type packed struct {
+	archive.PackResult
+	SHA256 string
+}
+
+func packFile(t *testing.T, src string) (string, packed) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "v.tar.zst")
 	if err := os.WriteFile(path, []byte("token-1"), 0o600); err != nil {
@@ -124,10 +131,19 @@ func packFile(t *testing.T, src string) (string, archive.PackResult) {
 	if err := PackMain([]string{"--token", "token-1", src, path}, &stdout); err != nil {
 		t.Fatalf("pack: %v", err)
 	}
-	var res archive.PackResult
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+	var res packed
+	if err := json.Unmarshal(stdout.Bytes(), &res.PackResult); err != nil {
 		t.Fatalf("pack output %q: %v", stdout.String(), err)
 	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ArchiveBytes != int64(len(b)) {
+		t.Fatalf("pack reported %+v, the file has %d bytes", res.PackResult, len(b))
+	}
+	sum := sha256.Sum256(b)
+	res.SHA256 = hex.EncodeToString(sum[:])
 	return path, res
 }
 
@@ -136,14 +152,6 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 	src := fidelityTree(t, root)
 	path, res := packFile(t, src)
 
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	if res.SHA256 != hex.EncodeToString(sum[:]) || res.ArchiveBytes != int64(len(b)) {
-		t.Fatalf("pack reported %+v, file has %d bytes, sha %x", res, len(b), sum)
-	}
 	// The archive must pass the same checks as any backup.
 	m := &archive.Manifest{Volumes: []archive.Volume{{Name: "v", Archive: filepath.Base(path), ArchiveBytes: res.ArchiveBytes, TarBytes: res.TarBytes, SHA256: res.SHA256}}}
 	for _, c := range archive.Verify(t.Context(), filepath.Dir(path), m, archive.SafetyOptions{}) {
@@ -432,5 +440,51 @@ func TestUnpackUpdatesInPlace(t *testing.T) {
 	}
 	if _, err := os.Lstat("/tmp"); err != nil {
 		t.Fatal("the restore followed a symlink out of the volume")
+	}
+}
+
+// Files larger than a compression frame, with block boundaries at each of
+// their starts, come back byte for byte.
+func TestPackLargeFilesAcrossFrames(t *testing.T) {
+	src := t.TempDir()
+	rnd := make([]byte, 9<<20)
+	for i := range rnd {
+		rnd[i] = byte(i*7919 + i>>9*31 + i>>17)
+	}
+	text := bytes.Repeat([]byte("half random, half text: the quick brown fox\n"), 1<<18)
+	var half []byte
+	for i := 0; len(half) < 20<<20; i++ {
+		half = append(half, rnd[(i*256<<10)%len(rnd):][:256<<10]...)
+		half = append(half, text[:256<<10]...)
+	}
+	files := map[string][]byte{
+		"a/small.txt":  []byte("small\n"),
+		"big/half.bin": half,
+		"big/rand.bin": rnd,
+		"z/tail.txt":   text[:3000],
+	}
+	for name, b := range files {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path, res := packFile(t, src)
+	if res.ArchiveBytes >= res.TarBytes {
+		t.Errorf("archive %d bytes for %d bytes of tar: nothing compressed", res.ArchiveBytes, res.TarBytes)
+	}
+	dst := t.TempDir()
+	var stdout bytes.Buffer
+	if err := UnpackMain([]string{"--sha256", res.SHA256, "--size", itoa(res.ArchiveBytes), path, dst}, &stdout); err != nil {
+		t.Fatalf("unpack: %v", err)
+	}
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(dst, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: restored %d bytes (%v), want the %d bytes packed", name, len(got), err, len(want))
+		}
 	}
 }
