@@ -37,8 +37,8 @@ func hexSum(b []byte) string {
 }
 
 // A direct archive gets its checksum from the plugin, which reads the file
-// back, in the background (Seal) or at Commit.
-func TestDirectArchivesAreSealed(t *testing.T) {
+// back, in the background (HashDirect) or at Commit.
+func TestDirectArchivesAreHashed(t *testing.T) {
 	for _, background := range []bool{true, false} {
 		dir := t.TempDir()
 		p, err := Begin(dir, NewID(t0))
@@ -48,10 +48,10 @@ func TestDirectArchivesAreSealed(t *testing.T) {
 		a, b := []byte("first archive"), []byte("second archive")
 		_, va := writeDirect(t, p, "shop_a", a)
 		if background {
-			p.Seal()
-			p.Seal() // a second call while the first runs does nothing
+			p.HashDirect()
+			p.HashDirect() // a second call while the first runs does nothing
 		}
-		_, vb := writeDirect(t, p, "shop_b", b) // finished after Seal started
+		_, vb := writeDirect(t, p, "shop_b", b) // finished after HashDirect started
 		if va.SHA256 != "" || vb.SHA256 != "" {
 			t.Fatalf("Finish set a checksum the helper no longer computes: %q %q", va.SHA256, vb.SHA256)
 		}
@@ -65,9 +65,9 @@ func TestDirectArchivesAreSealed(t *testing.T) {
 	}
 }
 
-// An archive that is gone by the time it is sealed fails the commit, and
+// An archive that is gone by the time it is hashed fails the commit, and
 // Abort still cleans up.
-func TestDirectSealFailureFailsCommit(t *testing.T) {
+func TestDirectHashFailureFailsCommit(t *testing.T) {
 	dir := t.TempDir()
 	p, err := Begin(dir, NewID(t0))
 	if err != nil {
@@ -77,7 +77,7 @@ func TestDirectSealFailureFailsCommit(t *testing.T) {
 	if err := os.Remove(filepath.Join(p.Path(), v.Archive)); err != nil {
 		t.Fatal(err)
 	}
-	p.Seal()
+	p.HashDirect()
 	err = p.Commit(&Manifest{Project: "shop", Mode: ModeStream, Volumes: []Volume{v}})
 	if err == nil || !strings.Contains(err.Error(), v.Archive) {
 		t.Fatalf("Commit = %v, want an error naming %s", err, v.Archive)
@@ -90,15 +90,15 @@ func TestDirectSealFailureFailsCommit(t *testing.T) {
 	}
 }
 
-// Abort while Seal reads the files waits for it and removes everything.
-func TestDirectAbortWhileSealing(t *testing.T) {
+// Abort while HashDirect reads the files waits for it and removes everything.
+func TestDirectAbortWhileHashing(t *testing.T) {
 	dir := t.TempDir()
 	p, err := Begin(dir, NewID(t0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	writeDirect(t, p, "shop_a", make([]byte, 8<<20))
-	p.Seal()
+	p.HashDirect()
 	if err := p.Abort(); err != nil {
 		t.Fatal(err)
 	}

@@ -29,11 +29,12 @@ type Pending struct {
 	dir, id, path string
 
 	mu       sync.Mutex
-	archives map[string]bool // file names taken by WriteVolume and Direct
-	unsealed []string        // archives written by direct writers, not yet hashed and fsynced
-	sums     map[string]string
-	sealing  chan struct{} // closed when the background Seal ends; nil if none runs
-	sealErr  error
+	archives map[string]bool   // file names taken by WriteVolume and Direct
+	unhashed []string          // archives written by direct writers, not yet hashed
+	unsynced []string          // archives written, fsynced by Commit
+	sums     map[string]string // archive name -> SHA-256, for direct writers
+	hashing  chan struct{}     // closed when the background HashDirect ends; nil if none runs
+	hashErr  error
 	done     bool // committed or aborted
 }
 
@@ -77,9 +78,10 @@ func (p *Pending) Path() string { return p.path }
 // still pending and can be aborted.
 //
 // Archives written by direct writers get their SHA-256 here (computed by
-// Seal, in the background if it was started, or now) and are fsynced.
+// HashDirect in the background if it was started, else now) and are
+// fsynced.
 func (p *Pending) Commit(m *Manifest) error {
-	if err := p.waitSeal(); err != nil {
+	if err := p.hashAll(); err != nil {
 		return fmt.Errorf("commit backup %s: %w", p.id, err)
 	}
 	p.mu.Lock()
@@ -114,6 +116,9 @@ func (p *Pending) Commit(m *Manifest) error {
 				p.id, v.Name, v.Archive, fi.Size(), v.ArchiveBytes)
 		}
 	}
+	if err := p.syncArchives(); err != nil {
+		return fmt.Errorf("commit backup %s: %w", p.id, err)
+	}
 	data, err := marshalManifest(m)
 	if err != nil {
 		return fmt.Errorf("commit backup %s: encode manifest: %w", p.id, err)
@@ -141,7 +146,7 @@ func (p *Pending) Commit(m *Manifest) error {
 // Abort removes the partial directory. It is idempotent and does nothing
 // after a successful Commit.
 func (p *Pending) Abort() error {
-	p.waitSealing() // not while it reads the files
+	p.waitHashing() // not while it reads the files
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {

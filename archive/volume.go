@@ -46,7 +46,7 @@ func EncoderLevel(level int) (zstd.EncoderLevel, error) {
 
 // WriteVolume compresses tarStream with zstd (level as for EncoderLevel,
 // using all cores) into a new archive in the partial directory, hashing the
-// compressed bytes on the way, and fsyncs it. On success it fills
+// compressed bytes on the way; Commit fsyncs it. On success it fills
 // v.Archive (a safe file name derived from v.Name), v.ArchiveBytes,
 // v.TarBytes and v.SHA256. progress, if not nil, is called from the calling
 // goroutine with the number of tar bytes read so far, at most every 250 ms
@@ -103,15 +103,15 @@ func (p *Pending) WriteVolume(ctx context.Context, v *Volume, tarStream io.Reade
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("volume %s: %w", v.Name, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("volume %s: sync %s: %w", v.Name, tmp, err)
-	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("volume %s: close %s: %w", v.Name, tmp, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(p.path, name)); err != nil {
 		return fmt.Errorf("volume %s: %w", v.Name, err)
 	}
+	p.mu.Lock()
+	p.unsynced = append(p.unsynced, name)
+	p.mu.Unlock()
 	in.report(true)
 
 	v.Archive = name

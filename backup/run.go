@@ -220,8 +220,8 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	}
 
 	// Restart before writing the manifest, so the downtime is recorded.
-	// Meanwhile the archives the helpers wrote are hashed and fsynced.
-	pending.Seal()
+	// Meanwhile the archives the helpers wrote are hashed.
+	pending.HashDirect()
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "start"})
 	restartErr := stopped.Restart(ctx)
 	restarted = true

@@ -49,14 +49,24 @@ func PackMain(args []string, stdout io.Writer) error {
 	if fl.NArg() != 2 || *token == "" {
 		return errors.New(packUsage)
 	}
-	out, err := claim(fl.Arg(1), *token, !*probe)
+	out, err := claim(fl.Arg(1), *token)
 	if err != nil {
 		return err
 	}
 	if *probe {
 		return out.Close()
 	}
+	// The archive overwrites the token and the file is then cut to the
+	// archive's size. Truncating it to zero first would make ext4 start
+	// writing the whole archive back when the file is closed (its
+	// auto_da_alloc, for files replaced by truncation), right when the
+	// services start again; their start then waits behind that writeback
+	// (the engine fsyncs its own files): 0.3-0.9 s more downtime for a
+	// 600 MB archive here. The plugin fsyncs the archive once they run.
 	res, err := PackTo(fl.Arg(0), out, *level)
+	if err == nil {
+		err = out.Truncate(res.ArchiveBytes)
+	}
 	if cerr := out.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -74,9 +84,9 @@ func notVisible(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)
 }
 
-// claim opens the plugin's file and checks it holds token; with truncate it
-// empties it for writing.
-func claim(path, token string, truncate bool) (*os.File, error) {
+// claim opens the plugin's file, checks it holds token and returns it
+// positioned at its start.
+func claim(path, token string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW, 0)
 	if notVisible(err) {
 		return nil, ErrNotShared
@@ -90,22 +100,16 @@ func claim(path, token string, truncate bool) (*os.File, error) {
 		_ = f.Close()
 		return nil, ErrNotShared
 	}
-	if truncate {
-		if err := f.Truncate(0); err != nil {
-			_ = f.Close()
-			return nil, err
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			_ = f.Close()
-			return nil, err
-		}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		_ = f.Close()
+		return nil, err
 	}
 	return f, nil
 }
 
 // PackTo writes the tree src as a zstd-compressed tar to w and returns its
 // sizes. It computes no checksum: the plugin reads the file back for that
-// once the services run again (archive.Pending.Seal).
+// while the services start again (archive.Pending.HashDirect).
 func PackTo(src string, w io.Writer, level int) (archive.PackResult, error) {
 	var res archive.PackResult
 	out := &counter{w: w}

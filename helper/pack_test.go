@@ -488,3 +488,33 @@ func TestPackLargeFilesAcrossFrames(t *testing.T) {
 		}
 	}
 }
+
+// An archive shorter than what the file held before (here a long token and
+// an empty volume) must leave no trailing bytes of it.
+func TestPackShorterThanTheToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.tar.zst")
+	token := strings.Repeat("t", 4096)
+	if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	if err := PackMain([]string{"--token", token, t.TempDir(), path}, &stdout); err != nil {
+		t.Fatalf("pack: %v", err)
+	}
+	var res archive.PackResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ArchiveBytes >= int64(len(token)) || int64(len(b)) != res.ArchiveBytes {
+		t.Fatalf("archive of %d bytes, file of %d bytes after a token of %d", res.ArchiveBytes, len(b), len(token))
+	}
+	sum := sha256.Sum256(b)
+	dst := t.TempDir()
+	if err := UnpackMain([]string{"--sha256", hex.EncodeToString(sum[:]), "--size", itoa(res.ArchiveBytes), path, dst}, &bytes.Buffer{}); err != nil {
+		t.Fatalf("unpack: %v", err)
+	}
+}
