@@ -4,11 +4,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
 )
@@ -175,7 +177,7 @@ func (p *Pending) hashFiles(names []string) (map[string]string, error) {
 			return sums, fmt.Errorf("archive %s: %w", name, err)
 		}
 		h := sha256.New()
-		_, err = io.Copy(h, f)
+		_, err = io.Copy(h, &stoppable{r: f, stop: &p.stopHash})
 		_ = f.Close()
 		if err != nil {
 			return sums, fmt.Errorf("archive %s: %w", name, err)
@@ -183,6 +185,20 @@ func (p *Pending) hashFiles(names []string) (map[string]string, error) {
 		sums[name] = hex.EncodeToString(h.Sum(nil))
 	}
 	return sums, nil
+}
+
+// stoppable is a reader that fails once stop is set: Abort does not wait
+// for the hash of a large archive it is about to remove.
+type stoppable struct {
+	r    io.Reader
+	stop *atomic.Bool
+}
+
+func (s *stoppable) Read(p []byte) (int, error) {
+	if s.stop.Load() {
+		return 0, errors.New("backup aborted")
+	}
+	return s.r.Read(p)
 }
 
 // syncArchives fsyncs the archives written so far. Commit calls it, once

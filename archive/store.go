@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
@@ -35,7 +36,8 @@ type Pending struct {
 	sums     map[string]string // archive name -> SHA-256, for direct writers
 	hashing  chan struct{}     // closed when the background HashDirect ends; nil if none runs
 	hashErr  error
-	done     bool // committed or aborted
+	stopHash atomic.Bool // set by Abort
+	done     bool        // committed or aborted
 }
 
 // Begin starts a backup with the given ID in dir. dir is created 0700 if it
@@ -146,6 +148,7 @@ func (p *Pending) Commit(m *Manifest) error {
 // Abort removes the partial directory. It is idempotent and does nothing
 // after a successful Commit.
 func (p *Pending) Abort() error {
+	p.stopHash.Store(true)
 	p.waitHashing() // not while it reads the files
 	p.mu.Lock()
 	defer p.mu.Unlock()

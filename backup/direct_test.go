@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
@@ -93,8 +94,11 @@ func TestRunDirectFallsBackToTheAPI(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := stdEngine()
 			o := stdOptions(t)
+			var mu sync.Mutex // reporters must be safe for concurrent use
 			var infos []string
 			o.Reporter = progress.Func(func(e progress.Event) {
+				mu.Lock()
+				defer mu.Unlock()
 				if e.Kind == progress.Info {
 					infos = append(infos, e.Message)
 				}

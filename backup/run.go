@@ -228,6 +228,19 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	if first := stopped.FirstStop(); !first.IsZero() {
 		res.Downtime = time.Since(first)
 	}
+	if packers != nil {
+		// Their files are finished or discarded by now; the containers
+		// go while the archives are fsynced.
+		ids := make([]string, 0, len(packers))
+		for _, pk := range packers {
+			pk.file.Discard()
+			ids = append(ids, pk.helper)
+		}
+		packers = nil // nothing left for the deferred removal
+		removed := make(chan error, 1)
+		go func() { removed <- removeHelpers(ctx, eng, ids...) }()
+		defer func() { err = errors.Join(err, <-removed) }()
+	}
 	if mode == ModeStaged {
 		// Archive the staging copies with the services already back.
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "archive"})
