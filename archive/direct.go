@@ -17,7 +17,8 @@ import (
 
 // PackResult is what a writer of an archive outside this process (the
 // helper's pack) reports about it. The helper prints it as JSON. The
-// archive's SHA-256 is not part of it: the plugin reads the file back for it (Pending.HashDirect).
+// archive's SHA-256 is not part of it: the plugin reads the file back for
+// it (Pending.HashDirect).
 type PackResult struct {
 	TarBytes     int64 `json:"tar_bytes"`
 	ArchiveBytes int64 `json:"archive_bytes"`

@@ -229,16 +229,12 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		res.Downtime = time.Since(first)
 	}
 	if packers != nil {
-		// Their files are finished or discarded by now; the containers
-		// go while the archives are fsynced.
-		ids := make([]string, 0, len(packers))
-		for _, pk := range packers {
-			pk.file.Discard()
-			ids = append(ids, pk.helper)
-		}
+		// Their files are finished or discarded by now (Discard is then a
+		// no-op); the containers go while the archives are fsynced.
+		ps := packers
 		packers = nil // nothing left for the deferred removal
 		removed := make(chan error, 1)
-		go func() { removed <- removeHelpers(ctx, eng, ids...) }()
+		go func() { removed <- removePackers(ctx, eng, ps) }()
 		defer func() { err = errors.Join(err, <-removed) }()
 	}
 	if mode == ModeStaged {
