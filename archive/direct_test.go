@@ -41,7 +41,7 @@ func hexSum(b []byte) string {
 func TestDirectArchivesAreHashed(t *testing.T) {
 	for _, background := range []bool{true, false} {
 		dir := t.TempDir()
-		p, err := Begin(dir, NewID(t0))
+		p, err := Begin(dir, NewID(t0), "shop")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestDirectArchivesAreHashed(t *testing.T) {
 // Abort still cleans up.
 func TestDirectHashFailureFailsCommit(t *testing.T) {
 	dir := t.TempDir()
-	p, err := Begin(dir, NewID(t0))
+	p, err := Begin(dir, NewID(t0), "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestDirectHashFailureFailsCommit(t *testing.T) {
 // Abort while HashDirect reads the files waits for it and removes everything.
 func TestDirectAbortWhileHashing(t *testing.T) {
 	dir := t.TempDir()
-	p, err := Begin(dir, NewID(t0))
+	p, err := Begin(dir, NewID(t0), "shop")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,12 +77,18 @@ func sampleTar(t *testing.T) []byte {
 // its manifest.
 func writeBackup(t *testing.T, dir, id string, started time.Time, tars map[string][]byte) *Manifest {
 	t.Helper()
-	p, err := Begin(dir, id)
+	return writeProjectBackup(t, dir, "shop", id, started, tars)
+}
+
+// writeProjectBackup is writeBackup for another project than "shop".
+func writeProjectBackup(t *testing.T, dir, project, id string, started time.Time, tars map[string][]byte) *Manifest {
+	t.Helper()
+	p, err := Begin(dir, id, project)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Abort()
-	m := &Manifest{ID: id, Project: "shop", Mode: ModeStream, Started: started, Finished: started.Add(time.Second)}
+	m := &Manifest{ID: id, Project: project, Mode: ModeStream, Started: started, Finished: started.Add(time.Second)}
 	for name, data := range tars {
 		v := Volume{Name: name, Key: name}
 		if err := p.WriteVolume(t.Context(), &v, bytes.NewReader(data), 1, nil); err != nil {

@@ -36,6 +36,7 @@ type Manifest struct {
 	ID              string    `json:"id"`
 	Project         string    `json:"project"`
 	ProjectDir      string    `json:"project_dir"`
+	Host            string    `json:"host,omitempty"` // the host the backup was taken on (see Hostname)
 	Tag             string    `json:"tag,omitempty"`
 	ToolVersion     string    `json:"tool_version"`
 	Mode            string    `json:"mode"`

@@ -1,8 +1,10 @@
 package archive
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gofrs/flock"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
 )
@@ -28,6 +32,7 @@ const partialPrefix = ".partial-"
 // as <dir>/<id> only through Commit. Its methods are safe for concurrent use.
 type Pending struct {
 	dir, id, path string
+	owner         *flock.Flock // the owner lock, nil where the file system has no flock
 
 	mu       sync.Mutex
 	archives map[string]bool   // file names taken by WriteVolume and Direct
@@ -40,11 +45,13 @@ type Pending struct {
 	done     bool        // committed or aborted
 }
 
-// Begin starts a backup with the given ID in dir. dir is created 0700 if it
-// does not exist (an existing directory keeps its mode); the partial
-// directory is created 0700 and must not exist yet. Callers should defer
+// Begin starts a backup of project with the given ID in dir. dir is created
+// 0700 if it does not exist (an existing directory keeps its mode); the
+// partial directory is created 0700 and must not exist yet. This process
+// owns the partial directory until Commit or Abort (see CleanPartials), so
+// no other run, of any project, removes it meanwhile. Callers should defer
 // Abort, which is a no-op after a successful Commit.
-func Begin(dir, id string) (*Pending, error) {
+func Begin(dir, id, project string) (*Pending, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("begin backup: invalid backup id %q", id)
 	}
@@ -55,16 +62,22 @@ func Begin(dir, id string) (*Pending, error) {
 		return nil, fmt.Errorf("begin backup %s: already exists in %s", id, dir)
 	}
 	path := filepath.Join(dir, partialPrefix+id)
+	owner, err := claim(path, project)
+	if err != nil {
+		return nil, fmt.Errorf("begin backup %s: %w", id, err)
+	}
 	if err := os.Mkdir(path, 0o700); err != nil {
+		release(path, owner)
 		return nil, fmt.Errorf("begin backup %s: %w", id, err)
 	}
 	// Mkdir applies the umask, which can only remove bits; make the mode
 	// exact anyway, the directory is ours.
 	if err := os.Chmod(path, 0o700); err != nil {
 		_ = os.Remove(path)
+		release(path, owner)
 		return nil, fmt.Errorf("begin backup %s: %w", id, err)
 	}
-	return &Pending{dir: dir, id: id, path: path, archives: map[string]bool{}, sums: map[string]string{}}, nil
+	return &Pending{dir: dir, id: id, path: path, owner: owner, archives: map[string]bool{}, sums: map[string]string{}}, nil
 }
 
 // ID returns the backup ID.
@@ -139,6 +152,7 @@ func (p *Pending) Commit(m *Manifest) error {
 		return fmt.Errorf("commit backup %s: %w", p.id, err)
 	}
 	p.done = true
+	release(p.path, p.owner)
 	if err := atomicfile.SyncDir(p.dir); err != nil {
 		return fmt.Errorf("commit backup %s: %w", p.id, err)
 	}
@@ -159,60 +173,12 @@ func (p *Pending) Abort() error {
 		return fmt.Errorf("abort backup %s: %w", p.id, err)
 	}
 	p.done = true
+	release(p.path, p.owner)
 	return nil
 }
 
-// CleanPartials removes what interrupted runs left in dir: partial backup
-// directories and atomicfile temporary files, at the top level and inside
-// complete backups, whose last change is older than olderThan. A partial
-// directory's age is that of its newest direct entry, so a run still writing
-// an archive is not disturbed; callers should still hold the project lock.
-// It returns the removed paths. A missing dir is not an error.
-func CleanPartials(dir string, olderThan time.Duration) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("clean partial backups: %w", err)
-	}
-	cutoff := time.Now().Add(-olderThan)
-	var removed []string
-	var errs []error
-	remove := func(path string) {
-		if err := os.RemoveAll(path); err != nil {
-			errs = append(errs, err)
-			return
-		}
-		removed = append(removed, path)
-	}
-	for _, e := range entries {
-		path := filepath.Join(dir, e.Name())
-		switch {
-		case strings.HasPrefix(e.Name(), partialPrefix) && e.IsDir():
-			if newest(path).Before(cutoff) {
-				remove(path)
-			}
-		case strings.HasPrefix(e.Name(), atomicfile.TempPrefix) && e.Type().IsRegular():
-			if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
-				remove(path)
-			}
-		case ValidID(e.Name()) && e.IsDir():
-			inner, err := os.ReadDir(path)
-			if err != nil {
-				continue
-			}
-			for _, f := range inner {
-				if !strings.HasPrefix(f.Name(), atomicfile.TempPrefix) || !f.Type().IsRegular() {
-					continue
-				}
-				if fi, err := f.Info(); err == nil && fi.ModTime().Before(cutoff) {
-					remove(filepath.Join(path, f.Name()))
-				}
-			}
-		}
-	}
-	return removed, errors.Join(errs...)
+func isTemp(e fs.DirEntry) bool {
+	return strings.HasPrefix(e.Name(), atomicfile.TempPrefix) && e.Type().IsRegular()
 }
 
 // newest returns the latest modification time of dir and its direct entries.
@@ -237,13 +203,45 @@ type Entry struct {
 	Path     string
 	Manifest *Manifest
 	Err      error
+	// Project names the project the backup belongs to: the manifest's, or
+	// for a broken manifest whatever project field could still be read
+	// from it ("" when none could).
+	Project string
 }
 
-// List returns all complete backups in dir, newest first: by the manifest's
-// Started time, or the time in the ID when there is no valid manifest. Only
-// directories named by a valid ID count; partial backups are skipped. A
-// missing dir gives an empty list and no error.
-func List(dir string) ([]Entry, error) {
+// Host returns the host the backup was taken on, "" when unknown.
+func (e Entry) Host() string {
+	if e.Manifest == nil {
+		return ""
+	}
+	return e.Manifest.Host
+}
+
+// List returns the complete backups of project in dir, newest first. A
+// backup folder may be shared by several projects (and hosts): a backup
+// belongs to the project its manifest names, and the others are never
+// returned. A broken manifest is listed only when its project field can
+// still be read and names project. See ListAll for the ordering.
+func List(dir, project string) ([]Entry, error) {
+	all, err := ListAll(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, e := range all {
+		if e.Project == project {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// ListAll returns all complete backups in dir, of every project, newest
+// first: by the manifest's Started time, or the time in the ID when there
+// is no valid manifest. Only directories named by a valid ID count;
+// partial backups are skipped. A missing dir gives an empty list and no
+// error.
+func ListAll(dir string) ([]Entry, error) {
 	des, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -258,6 +256,11 @@ func List(dir string) ([]Entry, error) {
 		}
 		e := Entry{ID: de.Name(), Path: filepath.Join(dir, de.Name())}
 		e.Manifest, e.Err = readBackupManifest(e.Path, e.ID)
+		if e.Manifest != nil {
+			e.Project = e.Manifest.Project
+		} else {
+			e.Project = projectOf(filepath.Join(e.Path, ManifestName))
+		}
 		entries = append(entries, e)
 	}
 	sort.SliceStable(entries, func(i, j int) bool {
@@ -268,6 +271,41 @@ func List(dir string) ([]Entry, error) {
 		return entries[i].ID > entries[j].ID
 	})
 	return entries, nil
+}
+
+// Projects returns the projects that have backups in dir, sorted.
+func Projects(dir string) ([]string, error) {
+	all, err := ListAll(dir)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range all {
+		if e.Project != "" && !seen[e.Project] {
+			seen[e.Project] = true
+			out = append(out, e.Project)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// projectOf reads just the project field of a manifest that did not
+// validate, so a damaged backup is still shown to its own project.
+func projectOf(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var m struct {
+		Project string `json:"project"`
+	}
+	if json.NewDecoder(io.LimitReader(f, maxManifestSize)).Decode(&m) != nil {
+		return ""
+	}
+	return m.Project
 }
 
 func (e Entry) sortTime() time.Time {
@@ -291,19 +329,31 @@ func readBackupManifest(path, id string) (*Manifest, error) {
 	return m, nil
 }
 
-// Open returns the manifest and directory of backup id in dir. id may be
-// Latest, meaning the first backup List returns; if that one's manifest is
-// broken, its error is returned rather than silently using an older backup.
-// A backup that does not exist (or no backup at all, for Latest) gives an
-// error wrapping ErrNotFound.
-func Open(dir, id string) (*Manifest, string, error) {
+// ForeignError is returned by Open for a backup that exists but belongs
+// to another project.
+type ForeignError struct {
+	ID, Project string // the backup and the project it belongs to
+	Want        string // the project that asked
+}
+
+func (e *ForeignError) Error() string {
+	return fmt.Sprintf("backup %s belongs to project %q, not to %q", e.ID, e.Project, e.Want)
+}
+
+// Open returns the manifest and directory of project's backup id in dir.
+// id may be Latest, meaning the first backup List returns for project; if
+// that one's manifest is broken, its error is returned rather than
+// silently using an older backup. A backup that does not exist (or no
+// backup of project at all, for Latest) gives an error wrapping
+// ErrNotFound; one of another project a *ForeignError.
+func Open(dir, project, id string) (*Manifest, string, error) {
 	if id == Latest {
-		entries, err := List(dir)
+		entries, err := List(dir, project)
 		if err != nil {
 			return nil, "", err
 		}
 		if len(entries) == 0 {
-			return nil, "", fmt.Errorf("latest backup in %s: %w", dir, ErrNotFound)
+			return nil, "", fmt.Errorf("no backup of project %q in %s: %w", project, dir, ErrNotFound)
 		}
 		e := entries[0]
 		if e.Err != nil {
@@ -312,12 +362,12 @@ func Open(dir, id string) (*Manifest, string, error) {
 		return e.Manifest, e.Path, nil
 	}
 	if !ValidID(id) {
-		return nil, "", fmt.Errorf("backup %q: not a valid backup id", id)
+		return nil, "", fmt.Errorf("%q is not a valid backup id", id)
 	}
 	path := filepath.Join(dir, id)
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", fmt.Errorf("backup %s in %s: %w", id, dir, ErrNotFound)
+		return nil, "", fmt.Errorf("backup %s is not in %s: %w", id, dir, ErrNotFound)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("backup %s: %w", id, err)
@@ -327,7 +377,13 @@ func Open(dir, id string) (*Manifest, string, error) {
 	}
 	m, err := readBackupManifest(path, id)
 	if err != nil {
+		if p := projectOf(filepath.Join(path, ManifestName)); p != "" && p != project {
+			return nil, "", &ForeignError{ID: id, Project: p, Want: project}
+		}
 		return nil, "", fmt.Errorf("backup %s: %w", id, err)
+	}
+	if m.Project != project {
+		return nil, "", &ForeignError{ID: id, Project: m.Project, Want: project}
 	}
 	return m, path, nil
 }

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
 )
 
 var t0 = time.Date(2026, 11, 25, 23, 15, 0, 0, time.UTC)
@@ -51,7 +49,7 @@ func TestWriteVolumeRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "backups")
 	data := sampleTar(t)
 	id := NewID(t0)
-	p, err := Begin(dir, id)
+	p, err := Begin(dir, id, "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +137,7 @@ func TestBeginKeepsExistingDirMode(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p, err := Begin(dir, NewID(t0))
+	p, err := Begin(dir, NewID(t0), "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +148,7 @@ func TestBeginKeepsExistingDirMode(t *testing.T) {
 	if got, want := mode(t, p.Path()), os.FileMode(0o700); got != want {
 		t.Errorf("mode of partial dir = %o, want %o", got, want)
 	}
-	if _, err := Begin(dir, "../escape"); err == nil {
+	if _, err := Begin(dir, "../escape", "shop"); err == nil {
 		t.Error("Begin with an invalid id succeeded")
 	}
 }
@@ -158,7 +156,7 @@ func TestBeginKeepsExistingDirMode(t *testing.T) {
 func TestCommitOnlyAfterSuccess(t *testing.T) {
 	dir := t.TempDir()
 	id := NewID(t0)
-	p, err := Begin(dir, id)
+	p, err := Begin(dir, id, "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +202,7 @@ func TestCommitOnlyAfterSuccess(t *testing.T) {
 	if err := p.Commit(&Manifest{Project: "shop", Mode: ModeStream}); err == nil {
 		t.Error("second Commit succeeded")
 	}
-	if _, err := Begin(dir, id); err == nil {
+	if _, err := Begin(dir, id, "shop"); err == nil {
 		t.Error("Begin with the id of a complete backup succeeded")
 	}
 }
@@ -212,7 +210,7 @@ func TestCommitOnlyAfterSuccess(t *testing.T) {
 func TestAbort(t *testing.T) {
 	dir := t.TempDir()
 	id := NewID(t0)
-	p, err := Begin(dir, id)
+	p, err := Begin(dir, id, "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +252,7 @@ func (e *endless) Read(p []byte) (int, error) {
 func TestWriteVolumeCancel(t *testing.T) {
 	dir := t.TempDir()
 	id := NewID(t0)
-	p, err := Begin(dir, id)
+	p, err := Begin(dir, id, "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +285,7 @@ func TestWriteVolumeCancel(t *testing.T) {
 }
 
 func TestWriteVolumeBadLevel(t *testing.T) {
-	p, err := Begin(t.TempDir(), NewID(t0))
+	p, err := Begin(t.TempDir(), NewID(t0), "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,10 +322,10 @@ func TestArchiveFileBase(t *testing.T) {
 
 func TestListAndOpen(t *testing.T) {
 	dir := t.TempDir()
-	if entries, err := List(filepath.Join(dir, "missing")); err != nil || len(entries) != 0 {
+	if entries, err := List(filepath.Join(dir, "missing"), "shop"); err != nil || len(entries) != 0 {
 		t.Errorf("List(missing) = %v, %v; want empty, nil", entries, err)
 	}
-	if _, _, err := Open(dir, Latest); !errors.Is(err, ErrNotFound) {
+	if _, _, err := Open(dir, "shop", Latest); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Open(latest) in empty dir: %v, want ErrNotFound", err)
 	}
 
@@ -343,7 +341,7 @@ func TestListAndOpen(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, broken), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, broken, ManifestName), []byte(`{"format_version": 1, "surprise": true}`), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, broken, ManifestName), []byte(`{"format_version": 1, "project": "shop", "surprise": true}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Not backups: a partial one, a stray file, a dir with another name.
@@ -353,7 +351,7 @@ func TestListAndOpen(t *testing.T) {
 		}
 	}
 
-	entries, err := List(dir)
+	entries, err := List(dir, "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,13 +375,13 @@ func TestListAndOpen(t *testing.T) {
 	}
 
 	// latest is the newest, even when broken: no silent fallback.
-	if _, _, err := Open(dir, Latest); err == nil || errors.Is(err, ErrNotFound) {
+	if _, _, err := Open(dir, "shop", Latest); err == nil || errors.Is(err, ErrNotFound) {
 		t.Errorf("Open(latest) with broken newest: %v, want a manifest error", err)
 	}
 	if err := os.RemoveAll(filepath.Join(dir, broken)); err != nil {
 		t.Fatal(err)
 	}
-	m, path, err := Open(dir, Latest)
+	m, path, err := Open(dir, "shop", Latest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,13 +391,13 @@ func TestListAndOpen(t *testing.T) {
 	if got, want := path, filepath.Join(dir, newer); got != want {
 		t.Errorf("Open(latest) path = %s, want %s", got, want)
 	}
-	if m, _, err := Open(dir, older); err != nil || m.ID != older {
+	if m, _, err := Open(dir, "shop", older); err != nil || m.ID != older {
 		t.Errorf("Open(%s) = %v, %v", older, m, err)
 	}
-	if _, _, err := Open(dir, "20200101-000000-0000"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := Open(dir, "shop", "20200101-000000-0000"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Open(absent) error = %v, want ErrNotFound", err)
 	}
-	if _, _, err := Open(dir, "../etc"); err == nil {
+	if _, _, err := Open(dir, "shop", "../etc"); err == nil {
 		t.Error("Open(../etc) succeeded")
 	}
 
@@ -415,72 +413,7 @@ func TestListAndOpen(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, copied, ManifestName), raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Open(dir, copied); err == nil || !strings.Contains(err.Error(), "does not match") {
+	if _, _, err := Open(dir, "shop", copied); err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Errorf("Open(copied) error = %v, want id mismatch", err)
-	}
-}
-
-func TestCleanPartials(t *testing.T) {
-	dir := t.TempDir()
-	if got, err := CleanPartials(filepath.Join(dir, "missing"), 0); err != nil || len(got) != 0 {
-		t.Errorf("CleanPartials(missing) = %v, %v", got, err)
-	}
-	complete := NewID(t0)
-	writeBackup(t, dir, complete, t0, map[string][]byte{"shop_data": sampleTar(t)})
-
-	old := time.Now().Add(-2 * time.Hour)
-	mk := func(path string, isDir bool, mtime time.Time) {
-		t.Helper()
-		var err error
-		if isDir {
-			err = os.Mkdir(path, 0o700)
-		} else {
-			err = os.WriteFile(path, []byte("x"), 0o600)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(path, mtime, mtime); err != nil {
-			t.Fatal(err)
-		}
-	}
-	oldPartial := filepath.Join(dir, ".partial-20261125-000000-0001")
-	mk(oldPartial, true, old)
-	mk(filepath.Join(oldPartial, "a.tar.zst"), false, old)
-	if err := os.Chtimes(oldPartial, old, old); err != nil {
-		t.Fatal(err)
-	}
-	busyPartial := filepath.Join(dir, ".partial-20261125-000000-0002")
-	mk(busyPartial, true, old)
-	mk(filepath.Join(busyPartial, atomicfile.TempPrefix+"a.tar.zst-1"), false, time.Now())
-	if err := os.Chtimes(busyPartial, old, old); err != nil {
-		t.Fatal(err)
-	}
-	newPartial := filepath.Join(dir, ".partial-20261125-000000-0003")
-	mk(newPartial, true, time.Now())
-	oldTemp := filepath.Join(dir, atomicfile.TempPrefix+"x")
-	mk(oldTemp, false, old)
-	innerTemp := filepath.Join(dir, complete, atomicfile.TempPrefix+"manifest.json-1")
-	mk(innerTemp, false, old)
-
-	got, err := CleanPartials(dir, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(got)
-	want := []string{oldTemp, oldPartial, innerTemp}
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("removed %q, want %q", got, want)
-	}
-	for _, path := range []string{busyPartial, newPartial, filepath.Join(dir, complete, ManifestName)} {
-		if !exists(t, path) {
-			t.Errorf("%s was removed", path)
-		}
-	}
-	for _, path := range want {
-		if exists(t, path) {
-			t.Errorf("%s still exists", path)
-		}
 	}
 }

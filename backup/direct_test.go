@@ -99,7 +99,7 @@ func TestRunDirectFallsBackToTheAPI(t *testing.T) {
 			o.Reporter = progress.Func(func(e progress.Event) {
 				mu.Lock()
 				defer mu.Unlock()
-				if e.Kind == progress.Info {
+				if e.Kind == progress.Warning {
 					infos = append(infos, e.Message)
 				}
 			})
@@ -119,7 +119,10 @@ func TestRunDirectFallsBackToTheAPI(t *testing.T) {
 					}
 				}
 			} else if f.HelperImageFn == nil && !strings.Contains(strings.Join(infos, "\n"), "engine's API") {
-				t.Errorf("the user is not told the data goes through the API: %q", infos)
+				t.Errorf("the user is not warned that the data goes through the API: %q", infos)
+			}
+			if !o.NoDirect && f.HelperImageFn == nil && !strings.Contains(strings.Join(res.Warnings, "\n"), "engine's API") {
+				t.Errorf("result warnings = %q, want the API fallback", res.Warnings)
 			}
 			noHelpersLeft(t, f)
 			equal(t, "archived db files", archivedFiles(t, res.Path, res.Manifest, "p_dbdata"), dbFiles)

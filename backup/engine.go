@@ -54,6 +54,9 @@ type Engine interface {
 	compose.Engine
 	// Volume inspects a volume; compose.ErrNotFound if it does not exist.
 	Volume(ctx context.Context, name string) (VolumeInfo, error)
+	// VolumeUsers lists every container (of any project, helpers
+	// included) that mounts the volume, running or not. Read-only.
+	VolumeUsers(ctx context.Context, volume string) ([]compose.Container, error)
 	// CreateVolume creates a volume.
 	CreateVolume(ctx context.Context, v VolumeInfo) error
 	// ImageDigests returns the repo digests of an image ID.

@@ -39,6 +39,9 @@ func (c call) String() string { return c.Op + " " + c.ID }
 // at once and starts cleanly, without a healthcheck.
 type fakeContainer struct {
 	compose.Container
+	// Volumes the container mounts, for VolumeUsers. A container whose
+	// Project is set to another project is not listed by Containers.
+	Volumes []string
 
 	// ExitAfter, when > 0, makes the container exit with ExitCode on the
 	// ExitAfter-th inspect after a start.
@@ -259,8 +262,36 @@ func (f *fakeEngine) Containers(ctx context.Context, project string) ([]compose.
 	out := make([]compose.Container, 0, len(f.containers))
 	for _, c := range f.containers {
 		cc := c.Container
+		if cc.Project != "" && cc.Project != project {
+			continue
+		}
 		cc.State = c.status.State
 		out = append(out, cc)
+	}
+	return out, nil
+}
+
+func (f *fakeEngine) VolumeUsers(ctx context.Context, volume string) ([]compose.Container, error) {
+	f.record("volume-users", volume, "")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []compose.Container
+	for _, c := range f.containers {
+		if slices.Contains(c.Volumes, volume) {
+			cc := c.Container
+			cc.State = c.status.State
+			out = append(out, cc)
+		}
+	}
+	for id, spec := range f.helpers {
+		for _, m := range spec.Mounts {
+			if m.Volume == volume {
+				out = append(out, compose.Container{ID: id, Name: id, Project: spec.Project, Helper: true, State: "created"})
+			}
+		}
 	}
 	return out, nil
 }

@@ -44,7 +44,7 @@ func TestRunNoRoomStopsNothing(t *testing.T) {
 	wantErrContains(t, err, "not enough free space", o.Dir, "free")
 	equal(t, "stops", f.ops("stop"), []string(nil))
 	equal(t, "helpers", f.ops("create-helper"), []string(nil))
-	entries, _ := archive.List(o.Dir)
+	entries, _ := archive.ListAll(o.Dir)
 	if len(entries) != 1 {
 		t.Errorf("backups after the refused run: %v, want only the first", entries)
 	}

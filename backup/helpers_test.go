@@ -154,7 +154,7 @@ func noHelpersLeft(t *testing.T, f *fakeEngine) {
 // noBackupLeft checks that dir holds no complete backup and no partial one.
 func noBackupLeft(t *testing.T, dir string) {
 	t.Helper()
-	entries, err := archive.List(dir)
+	entries, err := archive.ListAll(dir)
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -32,12 +33,30 @@ type RestoreOptions struct {
 	Reporter   progress.Reporter
 	Hooks      compose.Hooks
 	NoDirect   bool // always write through the engine's API (see direct.go)
+	// StopOthers stops (and afterwards starts) running containers outside
+	// the project that use a volume being restored; without it they make
+	// the plan fail.
+	StopOthers bool
+}
+
+// VolumeMap is where one backed-up volume goes: a backup's volume is
+// restored into the project's volume of the same compose key, which is a
+// different engine volume when the backup is another project's.
+type VolumeMap struct {
+	Key  string // compose key
+	From string // the volume's name in the backup
+	To   string // the project's volume that is replaced
 }
 
 // RestorePlan is what a restore will do; it is shown before asking.
 type RestorePlan struct {
+	// Volumes are the backup's volumes to restore, each with Name set to
+	// the project's volume it replaces (see Map for the names in the
+	// backup).
 	Volumes    []archive.Volume
-	Create     []string // volumes that no longer exist and will be created
+	Map        []VolumeMap
+	Create     []string            // volumes that no longer exist and will be created
+	Others     []compose.Container // running containers outside the project that use the volumes; stopped only with StopOthers
 	StopOrder  [][]string
 	Containers []compose.Container
 	image      HelperImage
@@ -56,7 +75,6 @@ func PlanRestore(ctx context.Context, eng Engine, o RestoreOptions) (*RestorePla
 	if err != nil {
 		return nil, err
 	}
-	rp.Volumes = sel
 	sub := *o.Manifest
 	sub.Volumes = sel
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "verify"})
@@ -69,11 +87,51 @@ func PlanRestore(ctx context.Context, eng Engine, o RestoreOptions) (*RestorePla
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("%w, nothing was changed: %s", ErrVerify, strings.Join(bad, "; "))
 	}
-	for _, v := range sel {
+	targets, err := mapVolumes(o.Project, o.Manifest, sel)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range sel {
+		rp.Map = append(rp.Map, VolumeMap{Key: v.Key, From: v.Name, To: targets[i]})
+		v.Name = targets[i]
+		v.Labels = retarget(v.Labels, o.Project.Name, v.Key)
+		rp.Volumes = append(rp.Volumes, v)
+	}
+	var busy []string
+	for _, v := range rp.Volumes {
 		if _, err := eng.Volume(ctx, v.Name); errors.Is(err, compose.ErrNotFound) {
 			rp.Create = append(rp.Create, v.Name)
+			continue
 		} else if err != nil {
 			return nil, fmt.Errorf("inspect volume %s: %w", v.Name, err)
+		}
+		users, err := eng.VolumeUsers(ctx, v.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range users {
+			if c.Project == o.Project.Name && !c.Helper {
+				continue // stopped with the project's services
+			}
+			// A helper reads or writes the volume even when never started
+			// (copies through the engine's API).
+			if !c.Helper && c.State != "running" && c.State != "restarting" && c.State != "paused" {
+				continue
+			}
+			if slices.ContainsFunc(rp.Others, func(o compose.Container) bool { return o.ID == c.ID }) {
+				continue
+			}
+			rp.Others = append(rp.Others, c)
+			busy = append(busy, fmt.Sprintf("%s (%s)", c.Name, describeUser(c, v.Name)))
+		}
+	}
+	if len(busy) > 0 && !o.StopOthers {
+		return nil, fmt.Errorf("%w: containers outside project %s are running with these volumes: %s; stop them first, or pass --stop-others to have the restore stop and restart them; nothing was changed",
+			ErrInUse, o.Project.Name, strings.Join(busy, ", "))
+	}
+	for _, c := range rp.Others {
+		if c.Helper {
+			return nil, fmt.Errorf("%w: a backup or restore of project %s is using volume(s) of this restore right now (helper %s); wait for it to finish; nothing was changed", ErrInUse, c.Project, c.Name)
 		}
 	}
 	img, err := eng.HelperImage(ctx)
@@ -89,7 +147,7 @@ func PlanRestore(ctx context.Context, eng Engine, o RestoreOptions) (*RestorePla
 		return nil, err
 	}
 	rp.Containers = containers
-	services := servicesUsing(o.Project, sel)
+	services := servicesUsing(o.Project, rp.Volumes)
 	running := compose.Running(containers)
 	var stop []string
 	for _, s := range services {
@@ -126,6 +184,64 @@ func selectVolumes(m *archive.Manifest, names []string) ([]archive.Volume, error
 	}
 	return out, nil
 }
+
+// ErrInUse marks a restore refused because something outside the project
+// uses its volumes: nothing was changed.
+var ErrInUse = errors.New("volume in use")
+
+func describeUser(c compose.Container, volume string) string {
+	switch {
+	case c.Helper:
+		return "an autobackup helper of project " + c.Project
+	case c.Project != "":
+		return "project " + c.Project + ", uses " + volume
+	}
+	return "no compose project, uses " + volume
+}
+
+// mapVolumes returns, for each selected volume of the backup, the engine
+// name of the project's volume with the same compose key. A volume whose
+// key the project does not declare cannot be restored here.
+func mapVolumes(p *types.Project, m *archive.Manifest, sel []archive.Volume) ([]string, error) {
+	out := make([]string, len(sel))
+	var missing []string
+	for i, v := range sel {
+		if _, ok := p.Volumes[v.Key]; v.Key == "" || !ok {
+			missing = append(missing, fmt.Sprintf("%s (key %q)", v.Name, v.Key))
+			continue
+		}
+		out[i] = volumeName(p, v.Key)
+	}
+	if len(missing) > 0 {
+		var have []string
+		for k := range p.Volumes {
+			have = append(have, k)
+		}
+		sort.Strings(have)
+		return nil, fmt.Errorf("%w: backup %s has volume(s) %s that project %s does not declare (its volumes: %s); choose the others with --volume",
+			ErrUsage, m.ID, strings.Join(missing, ", "), p.Name, strings.Join(have, ", "))
+	}
+	return out, nil
+}
+
+// retarget rewrites compose's labels of a recorded volume for the project
+// it is re-created in, so that compose adopts it as its own.
+func retarget(labels map[string]string, project, key string) map[string]string {
+	if labels == nil {
+		return nil
+	}
+	out := maps.Clone(labels)
+	if _, ok := out[compose.LabelProject]; ok {
+		out[compose.LabelProject] = project
+	}
+	if _, ok := out[labelComposeVolume]; ok {
+		out[labelComposeVolume] = key
+	}
+	return out
+}
+
+// labelComposeVolume is the label compose puts on the volumes it creates.
+const labelComposeVolume = "com.docker.compose.volume"
 
 // ErrUsage marks errors in what the caller asked for (exit code 2).
 var ErrUsage = errors.New("invalid request")
@@ -194,6 +310,11 @@ func Restore(ctx context.Context, eng Engine, o RestoreOptions, rp *RestorePlan)
 		stopList = []string{}
 	}
 	stopped, stopErr := lc.Stop(ctx, rp.Containers, stopList)
+	if stopErr == nil && len(rp.Others) > 0 {
+		startOthers, othersErr := stopOthers(ctx, eng, o, rp.Others)
+		defer func() { err = errors.Join(err, startOthers()) }()
+		stopErr = othersErr
+	}
 	defer func() {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "start"})
 		restartErr := stopped.Restart(ctx)
@@ -320,6 +441,34 @@ func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image stri
 	}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: counted.n, Total: v.ArchiveBytes, Message: viaAPI})
 	return nil
+}
+
+// stopOthers stops containers outside the project that use the restored
+// volumes, and returns what starts them again (with a context that
+// survives the cancellation of ctx).
+func stopOthers(ctx context.Context, eng Engine, o RestoreOptions, cs []compose.Container) (func() error, error) {
+	var stopped []compose.Container
+	start := func() error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Timeouts.Start+o.Timeouts.Health)
+		defer cancel()
+		var errs []error
+		for i := len(stopped) - 1; i >= 0; i-- {
+			c := stopped[i]
+			progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Message: "starting " + c.Name + " (outside the project)"})
+			if err := eng.StartContainer(rctx, c.ID); err != nil {
+				errs = append(errs, fmt.Errorf("start %s again: %w; start it with: docker start %s", c.Name, err, c.Name))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, c := range cs {
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Message: "stopping " + c.Name + " (outside the project, --stop-others)"})
+		if err := eng.StopContainer(ctx, c.ID, o.Timeouts.Stop); err != nil {
+			return start, fmt.Errorf("stop %s: %w", c.Name, err)
+		}
+		stopped = append(stopped, c)
+	}
+	return start, nil
 }
 
 type countingReader struct {

@@ -25,7 +25,7 @@ func backedUp(t *testing.T) (*fakeEngine, backup.RestoreOptions) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	m, path, err := archive.Open(o.Dir, res.ID)
+	m, path, err := archive.Open(o.Dir, o.Project.Name, res.ID)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ type Options struct {
 	Keep        map[string]string                 // services not to stop, with the reason
 	Services    map[string]compose.ServiceOptions // x-autobackup per service (pre/post hooks)
 	SkipVolumes map[string]string                 // volume keys not to back up, with the reason
+	Host        string                            // recorded in the manifest; archive.Hostname() when empty
 	Now         func() time.Time                  // for tests; time.Now when nil
 	LastSizes   map[string]int64                  // uncompressed size per volume at the last backup, for progress ETAs
 	Mode        string                            // snapshot setting: auto (default), staged or stream
@@ -54,6 +56,10 @@ type Result struct {
 	Manifest   *archive.Manifest
 	Mode       string // ModeStaged or ModeStream
 	ModeReason string
+	// Warnings are the warnings the run reported, in order: among them
+	// every way it did less well than configured (staged not possible,
+	// direct path not shared), so status can show them after the fact.
+	Warnings []string
 }
 
 // ErrPreflight marks a failure found before anything was stopped: nothing
@@ -71,6 +77,16 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	res = &Result{Started: now().UTC()}
 	res.ID = archive.NewID(res.Started)
 	defer func() { res.Finished = now().UTC() }()
+	var warnMu sync.Mutex
+	report := o.Reporter
+	o.Reporter = progress.Func(func(e progress.Event) {
+		if e.Kind == progress.Warning {
+			warnMu.Lock()
+			res.Warnings = append(res.Warnings, e.Message)
+			warnMu.Unlock()
+		}
+		progress.Send(report, e)
+	})
 	p := o.Project
 
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "plan"})
@@ -103,16 +119,16 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
 	}
-	if err := checkWritable(o.Dir, expectedBytes(o.Dir, vols)); err != nil {
+	if err := checkWritable(o.Dir, expectedBytes(o.Dir, p.Name, vols)); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
 	}
-	if _, err := archive.CleanPartials(o.Dir, 0); err != nil {
+	if _, err := archive.CleanPartials(o.Dir); err != nil {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Message: "remove leftovers of an earlier interrupted run: " + err.Error()})
 	}
 	if err := runServiceHooks(ctx, eng, o, containers, false); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
 	}
-	pending, err := archive.Begin(o.Dir, res.ID)
+	pending, err := archive.Begin(o.Dir, res.ID, p.Name)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
 	}
@@ -123,7 +139,13 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		}
 	}()
 
+	fallback := func(msg string) {
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Message: msg})
+	}
 	mode, why := ChooseMode(o.Mode, img)
+	if mode == ModeStream && o.Mode != ModeStream {
+		fallback("staged snapshot not possible: " + why + "; using the stream method: services stay down for the whole copy")
+	}
 	var stagers []*stager
 	if mode == ModeStaged {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "pre-copy"})
@@ -132,7 +154,7 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 			if ctx.Err() != nil {
 				return res, fmt.Errorf("%w: %w", ErrPreflight, err)
 			}
-			progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Message: "staged snapshot not possible (" + err.Error() + "); falling back to the stream method: services stay down for the whole copy"})
+			fallback("staged snapshot not possible (" + err.Error() + "); falling back to the stream method: services stay down for the whole copy")
 			mode, why = ModeStream, "fallback: "+err.Error()
 		} else {
 			defer func() { err = errors.Join(err, removeStagers(ctx, eng, stagers)) }()
@@ -146,7 +168,7 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 			if ctx.Err() != nil {
 				return res, fmt.Errorf("%w: %w", ErrPreflight, err)
 			}
-			progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Message: "copying through the engine's API: " + err.Error()})
+			fallback("copying through the engine's API, which is slower: " + err.Error())
 		} else {
 			defer func() { err = errors.Join(err, removePackers(ctx, eng, packers)) }()
 		}
@@ -263,6 +285,7 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		ID:              res.ID,
 		Project:         p.Name,
 		ProjectDir:      p.WorkingDir,
+		Host:            cmp.Or(o.Host, archive.Hostname()),
 		Tag:             o.Tag,
 		ToolVersion:     o.ToolVersion,
 		Mode:            mode,
@@ -357,10 +380,10 @@ func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pe
 }
 
 // expectedBytes estimates the room a backup of vols needs: the archive
-// bytes of each volume in the newest backup in dir that holds it. Volumes
+// bytes of each volume in the newest backup of project in dir that holds it. Volumes
 // never backed up count nothing, so the estimate is 0 when nothing is known.
-func expectedBytes(dir string, vols []PlannedVolume) int64 {
-	entries, _ := archive.List(dir)
+func expectedBytes(dir, project string, vols []PlannedVolume) int64 {
+	entries, _ := archive.List(dir, project)
 	var total int64
 	for _, v := range vols {
 		for _, e := range entries {

@@ -53,7 +53,7 @@ func TestRunHappyPath(t *testing.T) {
 	equal(t, "volumes created", f.ops("create-volume"), []string(nil))
 
 	// The backup is complete and verifies.
-	m, path, err := archive.Open(o.Dir, res.ID)
+	m, path, err := archive.Open(o.Dir, o.Project.Name, res.ID)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -329,7 +329,7 @@ func TestRunPostHookFails(t *testing.T) {
 		t.Errorf("error %v wraps ErrPreflight", err)
 	}
 	allRunning(t, f, "db-1", "app-1", "web-1")
-	entries, lerr := archive.List(o.Dir)
+	entries, lerr := archive.ListAll(o.Dir)
 	if lerr != nil || len(entries) != 1 || entries[0].Err != nil {
 		t.Fatalf("List = %v, %v; want the one backup, kept", entries, lerr)
 	}
@@ -423,7 +423,7 @@ func TestRunRestartFailure(t *testing.T) {
 	}
 	equal(t, "failed services", re.Services(), []string{"web"})
 	wantErrContains(t, err, "exited with code 3")
-	entries, lerr := archive.List(o.Dir)
+	entries, lerr := archive.ListAll(o.Dir)
 	if lerr != nil || len(entries) != 1 || entries[0].Err != nil {
 		t.Fatalf("List = %v, %v; want the backup committed anyway", entries, lerr)
 	}

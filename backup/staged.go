@@ -157,7 +157,7 @@ func startStager(ctx context.Context, eng Engine, o Options, spec HelperSpec, v 
 		if st != nil || ctx.Err() != nil {
 			return st, err
 		}
-		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the archive of " + v.Name + " goes through the engine's API: " + notShared(err).Error()})
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Volume: v.Name, Message: "the archive of " + v.Name + " goes through the engine's API, which is slower: " + notShared(err).Error()})
 	}
 	id, err := createOnVolume(ctx, eng, spec, before)
 	if err != nil {
@@ -191,7 +191,7 @@ func startBoundStager(ctx context.Context, eng Engine, o Options, spec HelperSpe
 	case errors.Is(err, errNotShared):
 		f.Discard()
 		st.file = nil
-		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the archive of " + v.Name + " goes through the engine's API: " + err.Error()})
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Volume: v.Name, Message: "the archive of " + v.Name + " goes through the engine's API, which is slower: " + err.Error()})
 		return st, nil
 	case ctx.Err() != nil:
 		return st, err // the caller removes it
@@ -243,7 +243,7 @@ func archiveStaged(ctx context.Context, eng Engine, o Options, pending *archive.
 		if !errors.Is(err, errNotShared) {
 			return fmt.Errorf("archive %s: %w", v.Name, err)
 		}
-		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the helper no longer sees the backup folder; archiving " + v.Name + " through the engine's API"})
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Volume: v.Name, Message: "the helper no longer sees the backup folder; archiving " + v.Name + " through the engine's API"})
 	}
 	rc, err := eng.CopyFrom(ctx, s.helper, "/s/data/.")
 	if err != nil {

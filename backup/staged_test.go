@@ -104,7 +104,7 @@ func TestRunStaged(t *testing.T) {
 		}
 	}
 	noHelpersLeft(t, f)
-	m, path, err := archive.Open(o.Dir, res.ID)
+	m, path, err := archive.Open(o.Dir, o.Project.Name, res.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,8 @@ type Container struct {
 	Service string
 	Number  int
 	OneOff  bool
+	Project string // the compose project label; "" for a container of no project
+	Helper  bool   // one of our own helper containers
 	State   string // "running", "exited", "created", "paused", "restarting", "dead"
 	Image   string // image reference the container was created from
 	ImageID string

@@ -123,7 +123,7 @@ func TestDaemon(t *testing.T) {
 	evs := ev.Stop()
 
 	f := loadState(t, p)
-	m, _, err := archive.Open(filepath.Join(p.Dir, "backups"), f.State.LastSuccessID)
+	m, _, err := archive.Open(filepath.Join(p.Dir, "backups"), p.Name, f.State.LastSuccessID)
 	if err != nil {
 		t.Fatalf("the recorded backup %s: %v", f.State.LastSuccessID, err)
 	}
@@ -204,7 +204,7 @@ func TestDaemonSIGTERM(t *testing.T) {
 	if f.State.LastSuccessID != "" {
 		t.Errorf("a success is recorded: %+v", f.State)
 	}
-	entries, err := archive.List(filepath.Join(p.Dir, "backups"))
+	entries, err := archive.List(filepath.Join(p.Dir, "backups"), p.Name)
 	if err != nil || len(entries) != 0 {
 		t.Errorf("backups after the interrupted run: %v, %v; want none", entries, err)
 	}

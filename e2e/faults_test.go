@@ -148,7 +148,7 @@ func wantNothingLeft(t *testing.T, p *Project, complete bool) {
 		t.Errorf("partial backups left: %v", left)
 	}
 	if !complete {
-		if entries, err := archive.List(dir); err != nil || len(entries) > 0 {
+		if entries, err := archive.ListAll(dir); err != nil || len(entries) > 0 {
 			t.Errorf("backups left that look complete: %v (%v)", entries, err)
 		}
 	}
@@ -335,7 +335,7 @@ func TestFaultConcurrent(t *testing.T) {
 			t.Errorf("lifecycle %v, want two runs one after the other", got)
 		}
 		wantAllUp(t, p, "db")
-		if entries, _ := archive.List(filepath.Join(p.Dir, "backups")); len(entries) != 2 {
+		if entries, _ := archive.List(filepath.Join(p.Dir, "backups"), p.Name); len(entries) != 2 {
 			t.Errorf("%d backups, want 2", len(entries))
 		}
 	})
@@ -461,7 +461,7 @@ func TestFaultEngine(t *testing.T) {
 		id := strings.TrimSpace(r.Stdout)
 		if !idPattern.MatchString(id) {
 			t.Errorf("stdout %q, want the ID of the complete copy", r.Stdout)
-		} else if _, _, err := archive.Open(filepath.Join(p.Dir, "backups"), id); err != nil {
+		} else if _, _, err := archive.Open(filepath.Join(p.Dir, "backups"), p.Name, id); err != nil {
 			t.Errorf("the complete copy is gone: %v", err)
 		}
 		if st, _ := lastBackupStatus(t, p); st != "failed" {
@@ -592,7 +592,7 @@ func TestFaultSecrets(t *testing.T) {
 	if r := p.Autobackup(t, "restore", id, "--yes"); r.Code != 0 {
 		t.Fatalf("restore: %v", r)
 	}
-	m, _, err := archive.Open(filepath.Join(p.Dir, "backups"), id)
+	m, _, err := archive.Open(filepath.Join(p.Dir, "backups"), p.Name, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func TestComposeHooks(t *testing.T) {
 	if got := files["pre_stop.marker"]; got != "stopped by autobackup\n" {
 		t.Errorf("compose pre_stop marker in the backup = %q", got)
 	}
-	m, _, err := archive.Open(filepath.Join(p.Dir, "backups"), id)
+	m, _, err := archive.Open(filepath.Join(p.Dir, "backups"), p.Name, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func readState(t *testing.T, p *Project) stateFile {
 // archive of volume in backup id.
 func archiveFiles(t *testing.T, p *Project, id, volume string) map[string]string {
 	t.Helper()
-	m, path, err := archive.Open(filepath.Join(p.Dir, "backups"), id)
+	m, path, err := archive.Open(filepath.Join(p.Dir, "backups"), p.Name, id)
 	if err != nil {
 		t.Fatalf("open backup %s: %v", id, err)
 	}
@@ -223,7 +223,7 @@ func TestRunDiamond(t *testing.T) {
 		}
 	}
 	wantAllUp(t, p, "base", "left", "right", "top")
-	m, _, err := archive.Open(filepath.Join(p.Dir, "backups"), id)
+	m, _, err := archive.Open(filepath.Join(p.Dir, "backups"), p.Name, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestRunSnapshotFailureRestarts(t *testing.T) {
 		t.Errorf("db was not stopped and restarted: %v", Lifecycle(evs))
 	}
 	wantAllUp(t, p, "db")
-	entries, err := archive.List(filepath.Join(p.Dir, "backups"))
+	entries, err := archive.List(filepath.Join(p.Dir, "backups"), p.Name)
 	if err != nil || len(entries) != 0 {
 		t.Errorf("a failed run left backups %v (%v)", entries, err)
 	}

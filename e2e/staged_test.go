@@ -21,7 +21,7 @@ func TestRunStaged(t *testing.T) {
 	}
 	for round := 1; round <= 2; round++ { // the second round is incremental
 		id := mustRun(t, p)
-		m, _, err := archive.Open(filepath.Join(p.Dir, "backups"), id)
+		m, _, err := archive.Open(filepath.Join(p.Dir, "backups"), p.Name, id)
 		if err != nil {
 			t.Fatal(err)
 		}

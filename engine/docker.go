@@ -77,6 +77,28 @@ func (d *Docker) Containers(ctx context.Context, project string) ([]compose.Cont
 	if err != nil {
 		return nil, fmt.Errorf("list containers of project %s: %w", project, err)
 	}
+	return containers(list), nil
+}
+
+// VolumeUsers lists every container, of any project or none, that mounts
+// the volume, running or not.
+func (d *Docker) VolumeUsers(ctx context.Context, volume string) ([]compose.Container, error) {
+	var list []container.Summary
+	err := retry(ctx, "list containers", func() error {
+		var err error
+		list, err = d.api.ContainerList(ctx, container.ListOptions{
+			All:     true,
+			Filters: filters.NewArgs(filters.Arg("volume", volume)),
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list containers using volume %s: %w", volume, err)
+	}
+	return containers(list), nil
+}
+
+func containers(list []container.Summary) []compose.Container {
 	out := make([]compose.Container, 0, len(list))
 	for _, c := range list {
 		name := c.ID[:12]
@@ -90,12 +112,14 @@ func (d *Docker) Containers(ctx context.Context, project string) ([]compose.Cont
 			Service: c.Labels[compose.LabelService],
 			Number:  n,
 			OneOff:  strings.EqualFold(c.Labels[compose.LabelOneOff], "true"),
+			Project: c.Labels[compose.LabelProject],
+			Helper:  c.Labels[LabelHelper] == "true",
 			State:   c.State,
 			Image:   c.Image,
 			ImageID: c.ImageID,
 		})
 	}
-	return out, nil
+	return out
 }
 
 // StopContainer stops a container, giving it timeout before the kill.

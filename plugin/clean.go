@@ -58,7 +58,7 @@ func runClean(ctx context.Context, dockerCli command.Cli, g *globalOptions) erro
 	if err != nil {
 		return err
 	}
-	partials, err := archive.CleanPartials(env.BackupDir, 0)
+	partials, err := archive.CleanPartials(env.BackupDir)
 	for _, p := range partials {
 		fmt.Fprintf(w, "removed partial backup %s\n", env.relPath(p))
 	}

@@ -24,7 +24,17 @@ func (e usageErr) Unwrap() []error         { return []error{e.err, errUsage} }
 func usageError(err error) error           { return usageErr{err} }
 func usageErrorf(f string, a ...any) error { return usageError(fmt.Errorf(f, a...)) }
 
-// errFailed carries an exit code 1 with a message already worded for the
+// hintError is an error in what the user asked for (exit code 2) that
+// comes with the command that does what they probably meant.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e hintError) Error() string { return e.err.Error() }
+func (e hintError) Unwrap() error { return e.err }
+
+// exitCodeErr carries an exit code 1 with a message already worded for the
 // user (e.g. "verify: 1 of 3 archives is corrupt").
 type exitCodeErr struct {
 	err  error
@@ -54,7 +64,10 @@ func classify(err error) (int, string) {
 	var restart *compose.RestartError
 	var parse *state.ParseError
 	var ec exitCodeErr
+	var he hintError
 	switch {
+	case errors.As(err, &he):
+		return ExitUsage, msg + "\nTry: " + he.hint
 	case errors.As(err, &restart):
 		return ExitNotBack, msg + "\n\n!!! SERVICES ARE NOT BACK UP: " + strings.Join(restart.Services(), ", ") + " !!!\n" +
 			"Check them now: docker compose ps; docker compose logs " + strings.Join(restart.Services(), " ") + "\n" +
@@ -73,6 +86,8 @@ func classify(err error) (int, string) {
 		return ExitUsage, msg + "\nTry: docker autobackup list"
 	case errors.Is(err, backup.ErrUsage):
 		return ExitUsage, msg
+	case errors.Is(err, backup.ErrInUse):
+		return ExitFailed, msg
 	case errors.Is(err, backup.ErrVerify):
 		return ExitFailed, msg + "\nTry: docker autobackup verify --all; restore an older backup: docker autobackup list"
 	case errors.Is(err, backup.ErrPreflight):

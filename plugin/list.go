@@ -2,10 +2,12 @@ package plugin
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,6 +30,7 @@ type listEntry struct {
 	DowntimeSeconds float64   `json:"downtime_seconds"`
 	Volumes         []string  `json:"volumes"`
 	Path            string    `json:"path,omitempty"`
+	Host            string    `json:"host,omitempty"` // set when another host took the backup`
 	Error           string    `json:"error,omitempty"`
 }
 
@@ -53,6 +56,9 @@ failed runs as failed.`,
 			if err != nil {
 				return err
 			}
+			if n := env.unattributed(); n > 0 && format == "" {
+				fmt.Fprintf(dockerCli.Err(), "autobackup: note: %s holds %d backup(s) whose manifest is too damaged to tell which project they belong to; they are not listed, pruned or restored (inspect them by hand)\n", env.relPath(env.BackupDir), n)
+			}
 			return printList(dockerCli.Out(), entries, format)
 		},
 	}
@@ -61,9 +67,9 @@ failed runs as failed.`,
 }
 
 func listBackups(env *projectEnv) ([]listEntry, error) {
-	found, err := archive.List(env.BackupDir)
+	found, err := env.backups()
 	if err != nil {
-		return nil, fmt.Errorf("read backup directory %s: %w", env.BackupDir, err)
+		return nil, err
 	}
 	seen := map[string]bool{}
 	var out []listEntry
@@ -80,6 +86,9 @@ func listBackups(env *projectEnv) ([]listEntry, error) {
 		}
 		m := e.Manifest
 		le.Time, le.Tag = m.Started, m.Tag
+		if m.Host != "" && m.Host != archive.Hostname() {
+			le.Host = m.Host
+		}
 		le.DurationSeconds = round2(m.Finished.Sub(m.Started).Seconds())
 		le.DowntimeSeconds = round2(m.DowntimeSeconds)
 		for _, v := range m.Volumes {
@@ -137,6 +146,9 @@ func printList(w io.Writer, entries []listEntry, format string) error {
 			ts = e.Time.Local().Format("2006-01-02 15:04:05")
 		}
 		fmt.Fprintf(w, "%-22s %-20s %-11s %-12s %10s %8.1fs %8.1fs  %s\n", e.ID, ts, e.Status, dash(e.Tag), humanBytes(e.SizeBytes), e.DurationSeconds, e.DowntimeSeconds, strings.Join(e.Volumes, ","))
+		if e.Host != "" {
+			fmt.Fprintf(w, "    taken on host %s\n", e.Host)
+		}
 		if e.Error != "" {
 			fmt.Fprintf(w, "    %s\n", e.Error)
 		}
@@ -151,20 +163,36 @@ func dash(s string) string {
 	return s
 }
 
-// resolveBackup finds a backup by ID or "latest" in the backup directory.
-func resolveBackup(env *projectEnv, id string) (*archive.Manifest, string, error) {
+// resolveBackup finds a backup of project by ID or "latest" in the backup
+// directory. project is the current project's name unless the user asked
+// for another's with --from-project. A backup of another project is
+// refused with a message that names it and says how to restore it
+// deliberately.
+func resolveBackup(env *projectEnv, project, id string) (*archive.Manifest, string, error) {
 	if id == "" {
 		id = archive.Latest
 	}
 	if id != archive.Latest && !archive.ValidID(id) {
 		return nil, "", usageErrorf("%q is not a backup ID (they look like 20261125-231500-a1b2); see docker autobackup list", id)
 	}
-	m, path, err := archive.Open(env.BackupDir, id)
-	if err != nil {
-		if id == archive.Latest {
-			return nil, "", fmt.Errorf("no backup in %s: %w", env.relPath(env.BackupDir), err)
+	m, path, err := archive.Open(env.BackupDir, project, id)
+	var fe *archive.ForeignError
+	switch {
+	case err == nil:
+		return m, path, nil
+	case errors.As(err, &fe) && project == env.Project.Name:
+		return nil, "", hintError{err: fmt.Errorf("%w: nothing was changed", err),
+			hint: fmt.Sprintf("to bring project %s's data into %s on purpose: docker autobackup restore --from-project %s %s", fe.Project, env.Project.Name, fe.Project, id)}
+	case errors.As(err, &fe):
+		return nil, "", fmt.Errorf("%w (--from-project %s)", err, project)
+	case errors.Is(err, archive.ErrNotFound):
+		others, _ := archive.Projects(env.BackupDir)
+		others = slices.DeleteFunc(others, func(p string) bool { return p == project })
+		if len(others) > 0 && project == env.Project.Name {
+			return nil, "", hintError{err: fmt.Errorf("%s: %w", env.relPath(env.BackupDir), err),
+				hint: fmt.Sprintf("%s also holds backups of %s; this project is %q (compose project name). To restore another project's backup here: docker autobackup restore --from-project NAME ID", env.relPath(env.BackupDir), strings.Join(others, ", "), env.Project.Name)}
 		}
-		return nil, "", fmt.Errorf("backup %q in %s: %w", id, env.relPath(env.BackupDir), err)
+		return nil, "", fmt.Errorf("%s: %w", env.relPath(env.BackupDir), err)
 	}
-	return m, path, nil
+	return nil, "", fmt.Errorf("backup %s in %s: %w", id, env.relPath(env.BackupDir), err)
 }

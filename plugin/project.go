@@ -9,6 +9,7 @@ import (
 	"github.com/docker/cli/cli/command"
 
 	autobackup "github.com/docker-autobackup/docker-autobackup"
+	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/state"
@@ -57,6 +58,42 @@ func loadProject(ctx context.Context, g *globalOptions) (*projectEnv, error) {
 		}
 	}
 	return env, nil
+}
+
+// backups lists this project's complete backups in its backup directory,
+// newest first. The folder may be shared with other projects: their
+// backups are never seen here (see archive.List).
+//
+// A backup whose manifest is too damaged to name its project counts as
+// this project's when this project's history records its ID.
+func (e *projectEnv) backups() ([]archive.Entry, error) {
+	all, err := archive.ListAll(e.BackupDir)
+	if err != nil {
+		return nil, fmt.Errorf("read backup directory %s: %w", e.BackupDir, err)
+	}
+	var out []archive.Entry
+	for _, en := range all {
+		if en.Project == e.Project.Name {
+			out = append(out, en)
+		} else if _, ours := e.State.FindBackup(en.ID); ours && en.Project == "" {
+			out = append(out, en)
+		}
+	}
+	return out, nil
+}
+
+// unattributed counts the backups in the folder whose manifest is too
+// damaged to say which project they belong to (and that no history here
+// claims): no project lists or prunes them.
+func (e *projectEnv) unattributed() int {
+	all, _ := archive.ListAll(e.BackupDir)
+	n := 0
+	for _, en := range all {
+		if _, ours := e.State.FindBackup(en.ID); en.Project == "" && !ours {
+			n++
+		}
+	}
+	return n
 }
 
 // timeouts returns the lifecycle timeouts from the settings.

@@ -71,9 +71,21 @@ func prune(env *projectEnv, now time.Time, dryRun bool, w io.Writer, prefix stri
 	if err != nil {
 		return err
 	}
-	entries, err := archive.List(env.BackupDir)
+	all, err := env.backups()
 	if err != nil {
 		return err
+	}
+	// Backups another host took of a project of the same name (a shared
+	// network folder) are that host's to prune: its retention may differ.
+	var entries []archive.Entry
+	for _, e := range all {
+		if h := e.Host(); h != "" && h != archive.Hostname() {
+			if dryRun {
+				fmt.Fprintf(w, "%skeep %s: taken on host %s, which prunes its own backups\n", prefix, e.ID, h)
+			}
+			continue
+		}
+		entries = append(entries, e)
 	}
 	r := env.Settings
 	policy := retention.Policy{RetentionDays: r.RetentionDays, KeepMin: r.KeepMin, Unsuccessful: map[string]bool{}}
@@ -96,7 +108,7 @@ func prune(env *projectEnv, now time.Time, dryRun bool, w io.Writer, prefix stri
 		if len(d.Delete) == 0 {
 			fmt.Fprintf(w, "%sNothing to delete (retention_days = %d, keep_min = %d).\n", prefix, r.RetentionDays, r.KeepMin)
 		}
-		fmt.Fprintf(w, "%s(dry run: nothing was deleted; leftovers of interrupted runs older than a day would be removed too)\n", prefix)
+		fmt.Fprintf(w, "%s(dry run: nothing was deleted; leftovers of interrupted runs that no running backup owns would be removed too)\n", prefix)
 		return nil
 	}
 
@@ -108,7 +120,7 @@ func prune(env *projectEnv, now time.Time, dryRun bool, w io.Writer, prefix stri
 	for _, id := range deleted {
 		fmt.Fprintf(w, "%sdeleted backup %s: %s\n", prefix, id, reasons[id])
 	}
-	partials, partErr := archive.CleanPartials(env.BackupDir, retention.LeftoverAge)
+	partials, partErr := archive.CleanPartials(env.BackupDir)
 	for _, p := range partials {
 		fmt.Fprintf(w, "%sremoved leftover of an interrupted run: %s\n", prefix, env.relPath(p))
 	}

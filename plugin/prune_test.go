@@ -19,7 +19,7 @@ func commitBackup(t *testing.T, g *globalOptions, started time.Time, status stri
 	t.Helper()
 	dir := filepath.Join(g.ProjectDir, "backups")
 	id := archive.NewID(started)
-	p, err := archive.Begin(dir, id)
+	p, err := archive.Begin(dir, id, "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +56,13 @@ func TestPrune(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(g.ProjectDir, "backups", brokenID), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// Its manifest is gone, so only this project's history ties it here.
+	if err := state.Update(stateFile(g), func(f *state.File) error {
+		f.RecordBackup(state.Backup{ID: brokenID, Started: now.Add(-50 * day), Finished: now.Add(-50 * day), Status: state.StatusSuccess, Path: "backups/" + brokenID})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	out.Reset()
 	if err := runPrune(ctx, &out, g, pruneOptions{dryRun: true}, now); err != nil {
@@ -66,7 +73,7 @@ func TestPrune(t *testing.T) {
 			t.Errorf("dry run output lacks %q:\n%s", want, out.String())
 		}
 	}
-	entries, _ := archive.List(filepath.Join(g.ProjectDir, "backups"))
+	entries, _ := archive.ListAll(filepath.Join(g.ProjectDir, "backups"))
 	if len(entries) != 6 {
 		t.Fatalf("dry run deleted something: %d backups left", len(entries))
 	}
@@ -75,7 +82,7 @@ func TestPrune(t *testing.T) {
 	if err := runPrune(ctx, &out, g, pruneOptions{}, now); err != nil {
 		t.Fatal(err)
 	}
-	entries, _ = archive.List(filepath.Join(g.ProjectDir, "backups"))
+	entries, _ = archive.ListAll(filepath.Join(g.ProjectDir, "backups"))
 	var left []string
 	for _, e := range entries {
 		left = append(left, e.ID)

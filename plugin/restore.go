@@ -24,6 +24,8 @@ type restoreOptions struct {
 	quiet        bool
 	allowDevices bool
 	lockTimeout  time.Duration
+	fromProject  string
+	stopOthers   bool
 }
 
 func newRestoreCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -36,7 +38,16 @@ its volumes). The backup is verified first; then the services using those
 volumes (and their dependents) are stopped in reverse dependency order,
 each volume is emptied and filled with the archived tree, and the services
 are started again in dependency order and waited on until healthy.
-Volumes that no longer exist are created again as they were recorded.`,
+Volumes that no longer exist are created again as they were recorded.
+
+Only this project's backups are restored: a backup folder shared by several
+projects holds backups of each, and restoring another project's backup is
+refused unless asked for with --from-project NAME (for example production
+data into a staging copy). Each volume of the backup then replaces the
+project's volume with the same compose key; the plan shows the mapping.
+A volume that a running container outside the project uses is not
+touched: the restore is refused, naming the containers, unless
+--stop-others lets it stop and restart them.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := archive.Latest
@@ -53,6 +64,8 @@ Volumes that no longer exist are created again as they were recorded.`,
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Print only warnings and errors")
 	f.BoolVar(&o.allowDevices, "allow-devices", false, "Accept device nodes in the archive")
 	f.DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish")
+	f.StringVar(&o.fromProject, "from-project", "", "Restore a backup of another project (by its compose project name) into this one, volumes matched by compose key")
+	f.BoolVar(&o.stopOthers, "stop-others", false, "Also stop and restart running containers outside the project that use the volumes")
 	return cmd
 }
 
@@ -64,12 +77,16 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	if err != nil {
 		return err
 	}
-	m, path, err := resolveBackup(env, id)
+	from := env.Project.Name
+	if o.fromProject != "" {
+		from = o.fromProject
+	}
+	m, path, err := resolveBackup(env, from, id)
 	if err != nil {
 		return err
 	}
 	if m.Project != env.Project.Name && !o.quiet {
-		fmt.Fprintf(stderr, "autobackup: note: backup %s was taken of project %q; restoring into %q\n", m.ID, m.Project, env.Project.Name)
+		fmt.Fprintf(stderr, "autobackup: restoring backup %s of project %q into project %q\n", m.ID, m.Project, env.Project.Name)
 	}
 	eng, err := newEngine(ctx, dockerCli)
 	if err != nil {
@@ -90,7 +107,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 		Project: env.Project, BackupPath: path, Manifest: m, Volumes: o.volumes,
 		Safety:   archive.SafetyOptions{AllowDevices: o.allowDevices},
 		Timeouts: env.timeouts(), Reporter: pr, Hooks: backup.LifecycleHooks(eng),
-		NoDirect: noDirect(),
+		NoDirect: noDirect(), StopOthers: o.stopOthers,
 	}
 	rp, err := backup.PlanRestore(ctx, eng, ro)
 	if err != nil {
@@ -145,14 +162,20 @@ func describeRestore(w io.Writer, m *archive.Manifest, rp *backup.RestorePlan) {
 	}
 	fmt.Fprintf(w, "Backup %s%s taken %s verified OK.\n", m.ID, tag, m.Started.Local().Format(time.RFC3339))
 	fmt.Fprintln(w, "These volumes will be emptied and replaced with the backup's contents:")
-	for _, v := range rp.Volumes {
+	for i, v := range rp.Volumes {
 		note := ""
 		for _, c := range rp.Create {
 			if c == v.Name {
 				note = " (does not exist: will be created)"
 			}
 		}
+		if from := rp.Map[i].From; from != v.Name {
+			note += fmt.Sprintf("  <- %s of project %s (key %s)", from, m.Project, rp.Map[i].Key)
+		}
 		fmt.Fprintf(w, "  %-30s %s%s\n", v.Name, humanBytes(v.TarBytes), note)
+	}
+	for _, c := range rp.Others {
+		fmt.Fprintf(w, "Outside the project, stopped meanwhile (--stop-others): %s\n", c.Name)
 	}
 	if len(rp.StopOrder) > 0 {
 		fmt.Fprintf(w, "Services stopped meanwhile, in this order: %s\n", orderString(rp.StopOrder))

@@ -167,7 +167,8 @@ func (e *projectEnv) backupOptions(eng *engine.Docker, tag string, r progress.Re
 		Timeouts:    e.timeouts(),
 		Reporter:    r,
 		ToolVersion: autobackup.Version(),
-		LastSizes:   lastSizes(e.BackupDir),
+		LastSizes:   lastSizes(e),
+		Host:        archive.Hostname(),
 		Keep:        e.keep(),
 		SkipVolumes: e.skipVolumes(),
 		Services:    e.Ext.Services,
@@ -197,6 +198,9 @@ func recordRun(env *projectEnv, o runOptions, res *backup.Result, runErr error, 
 		DowntimeSeconds: round2(res.Downtime.Seconds()),
 		SizeBytes:       res.SizeBytes,
 	}
+	for _, w := range res.Warnings {
+		b.Warnings = append(b.Warnings, oneLine(w))
+	}
 	for _, v := range res.Volumes {
 		b.Volumes = append(b.Volumes, v.Name)
 	}
@@ -219,7 +223,7 @@ func recordRun(env *projectEnv, o runOptions, res *backup.Result, runErr error, 
 // recentBackup returns the newest complete successful backup and its age,
 // judged by its manifest (the files must still be there).
 func recentBackup(env *projectEnv, now time.Time) (string, time.Duration, bool) {
-	entries, err := archive.List(env.BackupDir)
+	entries, err := env.backups()
 	if err != nil {
 		return "", 0, false
 	}
@@ -263,7 +267,7 @@ func printPlan(ctx context.Context, w io.Writer, eng *engine.Docker, env *projec
 	if err != nil {
 		return err
 	}
-	last := lastSizes(env.BackupDir)
+	last := lastSizes(env)
 	fmt.Fprintf(w, "Plan for project %s (dry run: nothing is changed)\n", plan.Project)
 	fmt.Fprintf(w, "  backup directory: %s\n", env.BackupDir)
 	probe, err := eng.ProbeHelper(ctx)
@@ -331,10 +335,10 @@ func orderString(levels [][]string) string {
 }
 
 // lastSizes returns the uncompressed size of each volume at the newest
-// backup that has it.
-func lastSizes(dir string) map[string]int64 {
+// backup of the project that has it.
+func lastSizes(env *projectEnv) map[string]int64 {
 	out := map[string]int64{}
-	entries, _ := archive.List(dir)
+	entries, _ := env.backups()
 	for _, e := range entries {
 		if e.Manifest == nil {
 			continue

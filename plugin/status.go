@@ -48,6 +48,7 @@ type statusBackup struct {
 	DowntimeSeconds float64   `json:"downtime_seconds"`
 	Missing         bool      `json:"missing,omitempty"`
 	Error           string    `json:"error,omitempty"`
+	Warnings        []string  `json:"warnings,omitempty"`
 }
 
 func newStatusCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -115,7 +116,7 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 			continue
 		}
 		sb := statusBackup{ID: b.ID, Tag: b.Tag, Started: b.Started, Status: b.Status, SizeBytes: b.SizeBytes,
-			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Error: b.Error}
+			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Error: b.Error, Warnings: b.Warnings}
 		if b.Status == state.StatusSuccess && b.Path != "" {
 			p := b.Path
 			if !filepath.IsAbs(p) {
@@ -166,6 +167,9 @@ func printStatus(w io.Writer, r statusReport) error {
 			fmt.Fprintf(w, "  %-22s %-11s %-20s %10s %8.1fs %8.1fs  %s\n", b.ID, st, b.Started.Local().Format("2006-01-02 15:04:05"), humanBytes(b.SizeBytes), b.DurationSeconds, b.DowntimeSeconds, b.Tag)
 			if b.Error != "" {
 				fmt.Fprintf(w, "      error: %s\n", b.Error)
+			}
+			for _, warn := range b.Warnings {
+				fmt.Fprintf(w, "      warning: %s\n", warn)
 			}
 		}
 	}

@@ -50,16 +50,16 @@ func runVerify(ctx context.Context, w io.Writer, g *globalOptions, id string, o 
 	}
 	var targets []archive.Entry
 	if o.all {
-		entries, err := archive.List(env.BackupDir)
+		entries, err := env.backups()
 		if err != nil {
 			return err
 		}
 		if len(entries) == 0 {
-			return fmt.Errorf("no backups in %s", env.relPath(env.BackupDir))
+			return fmt.Errorf("no backups of project %s in %s", env.Project.Name, env.relPath(env.BackupDir))
 		}
 		targets = entries
 	} else {
-		m, path, err := resolveBackup(env, id)
+		m, path, err := resolveBackup(env, env.Project.Name, id)
 		if err != nil {
 			return err
 		}

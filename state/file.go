@@ -64,6 +64,7 @@ type Backup struct {
 	Path            string    `toml:"path"` // relative to the project directory when inside it, e.g. backups/<id>
 	SizeBytes       int64     `toml:"size_bytes"`
 	Error           string    `toml:"error,omitempty"`
+	Warnings        []string  `toml:"warnings,omitempty"` // what the run warned about (fallbacks), for status
 	Pruned          time.Time `toml:"pruned,omitempty"` // when retention deleted it; zero while it exists
 }
 
