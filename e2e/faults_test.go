@@ -179,7 +179,7 @@ func lastBackupStatus(t *testing.T, p *Project) (status, errMsg string) {
 	t.Helper()
 	s := readState(t, p)
 	if len(s.Backups) == 0 {
-		t.Fatalf("autobackup.toml records no run")
+		t.Fatalf("autobackup.history.toml records no run")
 	}
 	b := s.Backups[len(s.Backups)-1]
 	return b.Status, b.Error
@@ -604,8 +604,8 @@ func TestFaultSecrets(t *testing.T) {
 		"backups/" + id:                    0o700,
 		"backups/" + id + "/manifest.json": 0o600,
 		"backups/" + id + "/" + m.Volumes[0].Archive: 0o600,
-		"autobackup.toml":  0o600, // rewritten by the restore record
-		".autobackup.lock": 0o600,
+		"autobackup.history.toml":                    0o600, // written by the restore record
+		".autobackup.lock":                           0o600,
 	} {
 		fi, err := os.Stat(filepath.Join(p.Dir, name))
 		if err != nil {
@@ -633,9 +633,9 @@ func TestFaultSecrets(t *testing.T) {
 	if st != "failed" || !strings.Contains(msg, "SECRET-TAIL") {
 		t.Errorf("recorded %q: %q; want failed with the hook's tail", st, msg)
 	}
-	data, _ := os.ReadFile(filepath.Join(p.Dir, "autobackup.toml"))
+	data, _ := os.ReadFile(filepath.Join(p.Dir, "autobackup.history.toml"))
 	if strings.Contains(string(data), "SECRET-HEAD") || len(msg) > 600 {
-		t.Errorf("autobackup.toml holds more than a short tail of the hook output (%d bytes)", len(msg))
+		t.Errorf("autobackup.history.toml holds more than a short tail of the hook output (%d bytes)", len(msg))
 	}
 	if strings.Contains(r.Stderr, "SECRET-HEAD") {
 		t.Errorf("stderr shows the whole hook output")

@@ -216,7 +216,11 @@ func runCLIHook(w io.Writer, args []string, now time.Time) {
 // hookHint returns the hint to show after the hooked command req, for the
 // project in dir, or "" for none.
 func hookHint(req manager.HookPluginData, dir string, now time.Time) string {
-	sum, found, err := readSummary(filepath.Join(dir, state.FileName))
+	sum, found, err := readSummary(filepath.Join(dir, state.HistoryName))
+	if err == nil && !found {
+		// An older version kept the summary in the settings file.
+		sum, found, err = readSummary(filepath.Join(dir, state.FileName))
+	}
 	if err != nil {
 		return "" // a state file we cannot read: `status` explains, not a hint
 	}

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-
-	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
 )
 
 // FileName is the name of the state file, in the project directory.
@@ -65,7 +63,7 @@ type Backup struct {
 	SizeBytes       int64     `toml:"size_bytes"`
 	Error           string    `toml:"error,omitempty"`
 	Warnings        []string  `toml:"warnings,omitempty"` // what the run warned about (fallbacks), for status
-	Pruned          time.Time `toml:"pruned,omitempty"` // when retention deleted it; zero while it exists
+	Pruned          time.Time `toml:"pruned,omitempty"`   // when retention deleted it; zero while it exists
 }
 
 // Restore is one [[restores]] record.
@@ -103,18 +101,18 @@ func (e *ParseError) Error() string {
 	return where + ": " + e.Msg + "; fix the file by hand (it was not changed)"
 }
 
-// Load reads the state file at path. A missing file is an empty *File. A
-// file that is not valid TOML, has keys this version does not know, or has
-// invalid values is a *ParseError.
-func Load(path string) (*File, error) {
+// readFile reads and parses one of the two files; a missing one is an
+// empty *File and nil data.
+func readFile(path string) (*File, []byte, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &File{}, nil
+		return &File{}, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return parse(path, data)
+	f, err := parse(path, data)
+	return f, data, err
 }
 
 func parse(path string, data []byte) (*File, error) {
@@ -206,56 +204,9 @@ func decodeError(path string, data []byte, err error) *ParseError {
 	return pe
 }
 
-// Save writes f to path atomically with mode 0600, keys in a fixed order
-// and times in UTC, keeping the newest MaxHistory records of each kind
-// (older records of backups that no longer exist go first). f itself is
-// not modified. Invalid content is refused, so Save never writes a file
-// that Load would reject. Callers should Load before they Save (see
-// Update) so that a file the user broke is never overwritten.
-func Save(path string, f *File) error {
-	data, err := encode(f)
-	if err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
-	}
-	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
-	}
-	return nil
-}
-
-// Update loads the file at path, lets fn change it, and saves it. A file
-// that does not load is returned as its error and left untouched; when fn
-// fails nothing is written. Hold the project lock around Update when other
-// processes may write the file.
-func Update(path string, fn func(f *File) error) error {
-	f, err := Load(path)
-	if err != nil {
-		return err
-	}
-	if err := fn(f); err != nil {
-		return err
-	}
-	return Save(path, f)
-}
-
-const fileHeader = `# docker autobackup: settings and history of this Compose project.
-# Change settings with "docker autobackup config set KEY VALUE" or edit [settings]
-# by hand; keys that are not listed use their defaults ("docker autobackup config show").
-
-`
-
-// encode returns the bytes Save writes for f.
-func encode(f *File) ([]byte, error) {
-	out := f.normalized()
-	if errs := out.validate(); len(errs) > 0 {
-		return nil, errors.New(errs[0].msg)
-	}
-	return out.marshal()
-}
-
-func (f *File) marshal() ([]byte, error) {
+func (f *File) marshalWith(header string) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.WriteString(fileHeader)
+	buf.WriteString(header)
 	enc := toml.NewEncoder(&buf)
 	enc.Indent = ""
 	if err := enc.Encode(f); err != nil {

@@ -267,8 +267,26 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(data); got != sampleGolden {
-		t.Errorf("saved file:\n%s\nwant:\n%s", got, sampleGolden)
+	hist, err := os.ReadFile(HistoryPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The settings go to one file, the history to the other.
+	i := strings.Index(sampleGolden, "[state]")
+	wantSettings, wantHistory := strings.TrimRight(sampleGolden[:i], "\n")+"\n", historyHeader+sampleGolden[i:]
+	if got := string(data); got != wantSettings {
+		t.Errorf("saved settings file:\n%s\nwant:\n%s", got, wantSettings)
+	}
+	if got := string(hist); got != wantHistory {
+		t.Errorf("saved history file:\n%s\nwant:\n%s", got, wantHistory)
+	}
+	// An old file holding both still reads the same.
+	old := filepath.Join(t.TempDir(), FileName)
+	if err := os.WriteFile(old, []byte(sampleGolden), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Load(old); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Load of a one-file (older) layout = %+v, %v", got, err)
 	}
 	got, err := Load(path)
 	if err != nil {
@@ -325,7 +343,7 @@ func TestSaveModeAndNoTempFiles(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if got, want := names, []string{FileName}; !reflect.DeepEqual(got, want) {
+	if got, want := names, []string{HistoryName, FileName}; !reflect.DeepEqual(got, want) {
 		t.Errorf("directory holds %v, want %v", got, want)
 	}
 	for _, n := range names {

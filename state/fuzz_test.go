@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -35,4 +36,14 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("Save→Load→Save changed the file:\nfirst:\n%s\nsecond:\n%s", saved, resaved)
 		}
 	})
+}
+
+// encode is the whole of f in one document, as Save wrote it before the
+// history had a file of its own (and as old files still look).
+func encode(f *File) ([]byte, error) {
+	out := f.normalized()
+	if errs := out.validate(); len(errs) > 0 {
+		return nil, errors.New(errs[0].msg)
+	}
+	return out.marshalWith(fileHeader)
 }
