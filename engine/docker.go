@@ -5,8 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,8 +34,10 @@ const (
 	LabelHelper  = "io.docker-autobackup.helper"
 	LabelProject = "io.docker-autobackup.project"
 	LabelStaging = "io.docker-autobackup.staging"
-	helperRepo   = "docker-autobackup-helper"
-	helperBinary = "/autobackup"
+	// LabelInstallation tells which installation imported a helper image.
+	LabelInstallation = "io.docker-autobackup.installation"
+	helperRepo        = "docker-autobackup-helper"
+	helperBinary      = "/autobackup"
 )
 
 // Docker talks to one engine.
@@ -216,16 +218,13 @@ func (d *Docker) ImageDigests(ctx context.Context, id string) ([]string, error) 
 // architecture, the image holds the binary so helpers can run our own code
 // (CanRun); otherwise it is empty and only serves never-started helpers.
 func (d *Docker) HelperImage(ctx context.Context) (backup.HelperImage, error) {
-	bin, canRun, reason, err := d.helperSupport(ctx)
+	content, canRun, reason, err := d.helperSupport(ctx)
 	if err != nil {
 		return backup.HelperImage{}, err
 	}
-	var content []byte
 	tag := d.version + "-empty"
 	if canRun {
-		content = bin
-		sum := sha256.Sum256(bin)
-		tag = d.version + "-" + hex.EncodeToString(sum[:6])
+		tag = d.version + "-" + content.digest
 	}
 	ref := helperRepo + ":" + tag
 	if _, err := d.api.ImageInspect(ctx, ref); err == nil {
@@ -233,22 +232,22 @@ func (d *Docker) HelperImage(ctx context.Context) (backup.HelperImage, error) {
 	} else if !errdefs.IsNotFound(err) {
 		return backup.HelperImage{}, fmt.Errorf("inspect helper image %s: %w", ref, err)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if content != nil {
-		if err := tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(helperBinary, "/"), Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg, ModTime: time.Now()}); err != nil {
+	tarball := []byte{} // an empty layer: enough for never-started helpers
+	changes := []string{"LABEL " + LabelHelper + "=true", "LABEL " + LabelInstallation + "=" + installation()}
+	if canRun {
+		if tarball, err = content.tarball(); err != nil {
 			return backup.HelperImage{}, err
 		}
-		if _, err := tw.Write(content); err != nil {
-			return backup.HelperImage{}, err
+		if content.libPath != "" {
+			changes = append(changes, "ENV LD_LIBRARY_PATH="+content.libPath)
 		}
+	} else {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		_ = tw.Close()
+		tarball = buf.Bytes()
 	}
-	if err := tw.Close(); err != nil {
-		return backup.HelperImage{}, err
-	}
-	rc, err := d.api.ImageImport(ctx, image.ImportSource{Source: &buf, SourceName: "-"}, ref, image.ImportOptions{
-		Changes: []string{"LABEL " + LabelHelper + "=true"},
-	})
+	rc, err := d.api.ImageImport(ctx, image.ImportSource{Source: bytes.NewReader(tarball), SourceName: "-"}, ref, image.ImportOptions{Changes: changes})
 	if err != nil {
 		return backup.HelperImage{}, fmt.Errorf("import helper image %s: %w", ref, err)
 	}
@@ -264,10 +263,10 @@ func (d *Docker) ProbeHelper(ctx context.Context) (backup.HelperImage, error) {
 	return backup.HelperImage{CanRun: canRun, Reason: reason}, err
 }
 
-func (d *Docker) helperSupport(ctx context.Context) (bin []byte, canRun bool, reason string, err error) {
-	bin, binErr := helperBinaryBytes()
-	if binErr != nil {
-		return nil, false, binErr.Error(), nil
+func (d *Docker) helperSupport(ctx context.Context) (content *helperContent, canRun bool, reason string, err error) {
+	content, contentErr := helperImageContent()
+	if contentErr != nil {
+		return nil, false, contentErr.Error(), nil
 	}
 	sv, err := d.api.ServerVersion(ctx)
 	if err != nil {
@@ -276,30 +275,18 @@ func (d *Docker) helperSupport(ctx context.Context) (bin []byte, canRun bool, re
 	if sv.Os != runtime.GOOS || sv.Arch != runtime.GOARCH {
 		return nil, false, fmt.Sprintf("the engine runs %s/%s, this binary is %s/%s", sv.Os, sv.Arch, runtime.GOOS, runtime.GOARCH), nil
 	}
-	return bin, true, "", nil
+	return content, true, "", nil
 }
 
-// helperBinaryBytes returns this executable when it can run in an empty
-// image: a static ELF binary.
-func helperBinaryBytes() ([]byte, error) {
-	if runtime.GOOS != "linux" {
-		return nil, fmt.Errorf("helpers run Linux binaries; this one is built for %s", runtime.GOOS)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	f, err := elf.Open(exe)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", exe, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return nil, fmt.Errorf("%s is dynamically linked (build it with CGO_ENABLED=0)", exe)
-		}
-	}
-	return os.ReadFile(exe)
+// installation identifies this installation of the plugin (the host and
+// the binary's path) on the helper images it imports, so that `clean`
+// removes only the images this installation made obsolete, never those of
+// another installation or daemon sharing the engine.
+func installation() string {
+	exe, _ := os.Executable()
+	host, _ := os.Hostname()
+	sum := sha256.Sum256([]byte(host + "\x00" + exe))
+	return hex.EncodeToString(sum[:8])
 }
 
 // CreateHelper creates (does not start) a helper container: no network,
@@ -496,17 +483,54 @@ func (d *Docker) CleanProject(ctx context.Context, project string) ([]string, er
 	return removed, nil
 }
 
-// CleanHelperImages removes helper images other than keep (those of other
-// plugin builds), and returns their references. An image still used by a
-// container is left alone.
+// CollectStaging removes staging volumes, of any project, whose source
+// volume no longer exists (`docker compose down -v` removed it): the copy
+// of data nobody keeps any more only takes disk. A staging volume in use
+// is left alone. It returns the removed volumes' names.
+func (d *Docker) CollectStaging(ctx context.Context) ([]string, error) {
+	vols, err := d.api.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelStaging+"=true"))})
+	if err != nil {
+		return nil, fmt.Errorf("list staging volumes: %w", err)
+	}
+	var removed []string
+	var errs []error
+	for _, v := range vols.Volumes {
+		src := v.Labels[backup.LabelStagingSource]
+		if src == "" {
+			continue
+		}
+		if _, err := d.api.VolumeInspect(ctx, src); err == nil || !errdefs.IsNotFound(err) {
+			continue
+		}
+		if err := d.api.VolumeRemove(ctx, v.Name, false); err != nil {
+			if errdefs.IsConflict(err) || errdefs.IsNotFound(err) {
+				continue
+			}
+			errs = append(errs, fmt.Errorf("remove staging volume %s: %w", v.Name, err))
+			continue
+		}
+		removed = append(removed, v.Name)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// CleanHelperImages removes the helper images this installation imported
+// for earlier plugin builds (all but keep), and returns their references.
+// Images of other installations sharing the engine (another host's plugin,
+// a daemon of another version), images without the installation label and
+// images a container still uses are left alone.
 func (d *Docker) CleanHelperImages(ctx context.Context, keep string) ([]string, error) {
-	list, err := d.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelHelper+"=true"))})
+	list, err := d.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", LabelHelper+"=true"), filters.Arg("label", LabelInstallation+"="+installation()))})
 	if err != nil {
 		return nil, fmt.Errorf("list helper images: %w", err)
 	}
 	var removed []string
 	for _, img := range list {
 		if slices.Contains(img.RepoTags, keep) {
+			continue
+		}
+		if users, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", img.ID))}); err != nil || len(users) > 0 {
 			continue
 		}
 		if _, err := d.api.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true}); err != nil {

@@ -18,9 +18,13 @@ func newCleanCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
 		Short: "Remove leftovers: helper containers and old helper images, staging volumes, partial backups",
 		Long: `Remove what an interrupted or crashed run may have left behind: helper
 containers (labelled io.docker-autobackup.helper), the project's staging
-volumes, helper images of earlier plugin builds, and partial backup directories (.partial-*) in the backup
-directory. Complete backups are never touched. Takes the project lock, so
-it never removes what a running backup is using.`,
+volumes, staging volumes of any project whose volume no longer exists,
+helper images this installation imported for earlier plugin builds (never
+another installation's, never one a container uses), and partial backup
+directories (.partial-*) in the backup directory that no running backup
+owns, of any project sharing the folder. Complete backups are never
+touched. Takes the project lock, so it never removes what a running
+backup of this project is using.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runClean(cmd.Context(), dockerCli, g)
 		},
@@ -50,6 +54,13 @@ func runClean(ctx context.Context, dockerCli command.Cli, g *globalOptions) erro
 		if img, err = eng.HelperImage(ctx); err == nil {
 			imgs, err = eng.CleanHelperImages(ctx, img.Ref)
 			removed = append(removed, imgs...)
+		}
+	}
+	if err == nil {
+		var orphans []string
+		orphans, err = eng.CollectStaging(ctx)
+		for _, v := range orphans {
+			removed = append(removed, "staging volume "+v+" (its volume no longer exists)")
 		}
 	}
 	for _, r := range removed {

@@ -226,6 +226,6 @@ func daemonBackup(ctx context.Context, dockerCli command.Cli, dir string, sel co
 	}
 	log.Info("backup complete", "project", dir, "id", res.ID, "volumes", len(res.Volumes), "size", humanBytes(res.SizeBytes),
 		"downtime", res.Downtime.Round(time.Millisecond), "took", res.Finished.Sub(res.Started).Round(time.Millisecond))
-	pruneAfterRun(env, stderr)
+	pruneAfterRun(ctx, env, eng, stderr)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/retention"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -31,7 +32,17 @@ successful backup is never deleted. Backups with an unreadable manifest are
 reported and never deleted. Leftovers of interrupted runs older than a day are
 removed too. This also happens after every successful "docker autobackup run".`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPrune(cmd.Context(), dockerCli.Out(), g, o, time.Now())
+			if err := runPrune(cmd.Context(), dockerCli.Out(), g, o, time.Now()); err != nil {
+				return err
+			}
+			// Staging copies of volumes that are gone: best effort, the
+			// prune itself needs no engine.
+			if !o.dryRun {
+				if eng, err := newEngine(cmd.Context(), dockerCli); err == nil {
+					collectStaging(cmd.Context(), eng, dockerCli.Err(), "")
+				}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "Show what would be deleted and delete nothing")
@@ -56,9 +67,24 @@ func runPrune(ctx context.Context, w io.Writer, g *globalOptions, o pruneOptions
 // pruneAfterRun applies retention after a successful backup, with the
 // project lock still held. The backup is safe whatever happens here, so a
 // failure is a warning, not a failed run.
-func pruneAfterRun(env *projectEnv, stderr io.Writer) {
+func pruneAfterRun(ctx context.Context, env *projectEnv, eng *engine.Docker, stderr io.Writer) {
 	if err := prune(env, time.Now(), false, stderr, "autobackup: "); err != nil {
 		fmt.Fprintf(stderr, "autobackup: WARNING retention: %v\nTry: docker autobackup prune --dry-run\n", err)
+	}
+	if eng != nil {
+		collectStaging(ctx, eng, stderr, "autobackup: ")
+	}
+}
+
+// collectStaging removes the staging volumes (of any project on this
+// engine) whose source volume is gone, and says so.
+func collectStaging(ctx context.Context, eng *engine.Docker, w io.Writer, prefix string) {
+	removed, err := eng.CollectStaging(ctx)
+	for _, v := range removed {
+		fmt.Fprintf(w, "%sremoved staging volume %s: its volume no longer exists\n", prefix, v)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "%sWARNING %v\n", prefix, err)
 	}
 }
 

@@ -147,7 +147,7 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 		}
 		return runErr
 	}
-	pruneAfterRun(env, stderr)
+	pruneAfterRun(ctx, env, eng, stderr)
 	if !o.quiet {
 		fmt.Fprintf(stderr, "autobackup: backup %s complete (%s): %d volume(s), %s, downtime %s, total %s\n",
 			res.ID, res.Mode, len(res.Volumes), humanBytes(res.SizeBytes), res.Downtime.Round(time.Millisecond), res.Finished.Sub(res.Started).Round(time.Millisecond))

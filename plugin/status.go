@@ -12,6 +12,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -35,6 +36,10 @@ type statusReport struct {
 	LastBackupStatus string         `json:"last_backup_status,omitempty"`
 	LastSuccessTime  *time.Time     `json:"last_success_time,omitempty"`
 	Recent           []statusBackup `json:"recent"`
+	// StagingBytes estimates the disk the staging copies of the volumes
+	// take (the uncompressed size at the newest staged backup); they are
+	// kept between runs so the next one copies only what changed.
+	StagingBytes int64 `json:"staging_bytes_estimate,omitempty"`
 	Next             string         `json:"next_step"`
 }
 
@@ -128,6 +133,16 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		}
 		r.Recent = append(r.Recent, sb)
 	}
+	if entries, err := env.backups(); err == nil {
+		for _, e := range entries {
+			if e.Manifest != nil && e.Manifest.Mode == archive.ModeStaged {
+				for _, v := range e.Manifest.Volumes {
+					r.StagingBytes += v.TarBytes
+				}
+				break
+			}
+		}
+	}
 	switch {
 	case f.State.LastBackupID == "":
 		r.Next = "No backup yet. Run: docker autobackup run"
@@ -172,6 +187,9 @@ func printStatus(w io.Writer, r statusReport) error {
 				fmt.Fprintf(w, "      warning: %s\n", warn)
 			}
 		}
+	}
+	if r.StagingBytes > 0 {
+		fmt.Fprintf(w, "Staging:      ≈%s of disk for the staging copies of the volumes (kept between runs; docker autobackup clean removes them)\n", humanBytes(r.StagingBytes))
 	}
 	_, err := fmt.Fprintf(w, "Next step:    %s\n", r.Next)
 	return err
