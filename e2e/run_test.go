@@ -34,7 +34,7 @@ func mustRun(t *testing.T, p *Project, args ...string) string {
 	return id
 }
 
-// stateFile reads the project's autobackup.toml loosely.
+// stateFile reads the project's history (autobackup.history.toml) loosely.
 type stateFile struct {
 	State struct {
 		LastBackupID     string `toml:"last_backup_id"`
@@ -58,8 +58,8 @@ type stateFile struct {
 func readState(t *testing.T, p *Project) stateFile {
 	t.Helper()
 	var s stateFile
-	if _, err := toml.DecodeFile(filepath.Join(p.Dir, "autobackup.toml"), &s); err != nil {
-		t.Fatalf("read autobackup.toml: %v", err)
+	if _, err := toml.DecodeFile(filepath.Join(p.Dir, "autobackup.history.toml"), &s); err != nil {
+		t.Fatalf("read autobackup.history.toml: %v", err)
 	}
 	return s
 }
@@ -161,7 +161,7 @@ func TestRunChain(t *testing.T) {
 	if n := len(s.Backups); n != 1 || s.Backups[0].Status != "success" || s.Backups[0].Path != "backups/"+id || s.Backups[0].DowntimeSeconds <= 0 {
 		t.Errorf("[[backups]] = %+v", s.Backups)
 	}
-	for _, name := range []string{"backups", "backups/" + id, "backups/" + id + "/manifest.json", "autobackup.toml"} {
+	for _, name := range []string{"backups", "backups/" + id, "backups/" + id + "/manifest.json", "autobackup.history.toml"} {
 		fi, err := os.Stat(filepath.Join(p.Dir, name))
 		if err != nil {
 			t.Fatal(err)
