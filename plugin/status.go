@@ -39,8 +39,8 @@ type statusReport struct {
 	// StagingBytes estimates the disk the staging copies of the volumes
 	// take (the uncompressed size at the newest staged backup); they are
 	// kept between runs so the next one copies only what changed.
-	StagingBytes int64 `json:"staging_bytes_estimate,omitempty"`
-	Next             string         `json:"next_step"`
+	StagingBytes int64  `json:"staging_bytes_estimate,omitempty"`
+	Next         string `json:"next_step"`
 }
 
 type statusBackup struct {
