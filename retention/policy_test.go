@@ -99,7 +99,9 @@ func TestDecideResticHundredYears(t *testing.T) {
 	got := Decide(last.Add(time.Hour), entries, Policy{KeepDaily: 7, KeepWeekly: 5, KeepMonthly: 12, KeepYearly: 75, Location: utc})
 
 	var want []string
-	day := func(y int, m time.Month, d int) { want = append(want, time.Date(y, m, d, 2, 0, 0, 0, utc).Format("2006-01-02 15:04")) }
+	day := func(y int, m time.Month, d int) {
+		want = append(want, time.Date(y, m, d, 2, 0, 0, 0, utc).Format("2006-01-02 15:04"))
+	}
 	for d := 19; d <= 25; d++ { // daily: Thursday 19 to Wednesday 25
 		day(2026, 11, d)
 	}
