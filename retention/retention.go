@@ -52,8 +52,8 @@ type Policy struct {
 	// backups are judged like any other.
 	KeepTagged int
 	// Guard stops pruning when the newest keeper holds less than Guard
-	// times the uncompressed bytes of the keeper before it, or is empty.
-	// 0 turns the guard off.
+	// times the uncompressed bytes of the keeper before it (so also when
+	// it is empty and that one was not). 0 turns the guard off.
 	Guard float64
 	// Location is the time zone of the calendar rules; nil means
 	// time.Local.
@@ -319,16 +319,15 @@ func (c *candidate) deleteReason(now time.Time, p Policy) string {
 }
 
 // guard returns why pruning must stop, and the suspect's ID, when the
-// newest keeper is empty or much smaller than the keeper before it.
+// newest keeper is empty or much smaller than the keeper before it. Two
+// empty backups in a row (a project whose volumes hold nothing) are not
+// suspicious.
 func guard(keepers []*candidate, ratio float64) (string, string) {
+	if len(keepers) < 2 {
+		return "", "" // nothing to compare with, and no other keeper to lose
+	}
 	newest := keepers[0]
 	n := uncompressed(newest.e.Manifest)
-	if len(keepers) == 1 {
-		if n == 0 {
-			return fmt.Sprintf("the newest successful backup %s is empty (no data in its volumes)", newest.e.ID), newest.e.ID
-		}
-		return "", ""
-	}
 	prev := keepers[1]
 	pn := uncompressed(prev.e.Manifest)
 	switch {

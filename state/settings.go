@@ -62,7 +62,7 @@ type Resolved struct {
 	KeepYearly       int
 	KeepTagged       int
 	PruneGuard       float64 // 0: off
-	Directory        string // as written; relative paths are relative to the project directory (see BackupDir)
+	Directory        string  // as written; relative paths are relative to the project directory (see BackupDir)
 	StopTimeout      time.Duration
 	StartTimeout     time.Duration
 	HealthTimeout    time.Duration
@@ -249,7 +249,7 @@ var specs = []keySpec{
 func keepRule(name, example, help string) keySpec {
 	return keySpec{
 		name: name, example: example,
-		help:  help + " (in the host's time zone; 0 = off, the default)",
+		help: help + " (in the host's time zone; 0 = off, the default)",
 		field: func(s *Settings) any {
 			switch name {
 			case "keep_last":
