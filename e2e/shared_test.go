@@ -51,7 +51,7 @@ func volumeFile(t *testing.T, p *Project) string {
 
 // ageBackup moves a backup's start time days into the past, as retention
 // judges it (by the manifest, not mtimes).
-func ageBackup(t *testing.T, dir, id string, days int) {
+func ageManifest(t *testing.T, dir, id string, days int) {
 	t.Helper()
 	path := filepath.Join(dir, id, archive.ManifestName)
 	m, err := archive.ReadManifest(path)
@@ -128,7 +128,7 @@ func TestSharedFolder(t *testing.T) {
 	// old, A keeps its newest and deletes its other; B's stay.
 	all, _ := archive.ListAll(shared)
 	for _, e := range all {
-		ageBackup(t, shared, e.ID, 10)
+		ageManifest(t, shared, e.ID, 10)
 	}
 	if r := a.Autobackup(t, "prune"); r.Code != 0 {
 		t.Fatalf("prune in A: %v", r)

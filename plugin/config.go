@@ -150,6 +150,12 @@ func changeSetting(ctx context.Context, w io.Writer, g *globalOptions, key strin
 		if err := change(&f.Settings, env.Dir); err != nil {
 			return usageError(err)
 		}
+		if retentionKeys[canonicalKey(key)] {
+			p := retentionPolicy(f.Settings.Resolve(env.Compose), f, nil)
+			if err := p.Validate(); err != nil {
+				return policyError(err)
+			}
+		}
 		now = f.Settings
 		after = describe(f.Settings, env.Compose, key)
 		return nil
@@ -181,7 +187,21 @@ func changeSetting(ctx context.Context, w io.Writer, g *globalOptions, key strin
 	case "directory":
 		fmt.Fprintf(w, "New backups go to %s; existing backups stay where they are.\n", r.BackupDir(env.Dir))
 	}
+	if old := env.Settings; retentionKeys[after.Key] && old.RetentionDays > 0 && r.RetentionDays == 0 && after.Key != "retention_days" {
+		fmt.Fprintf(w, "retention_days (was %d) no longer applies: its default is off once a keep_* rule is set. To keep every backup of the last %d days too: docker autobackup config set retention_days %d\n",
+			old.RetentionDays, old.RetentionDays, old.RetentionDays)
+	}
+	if retentionKeys[after.Key] {
+		fmt.Fprintln(w, "See what prune would keep: docker autobackup prune --dry-run")
+	}
 	return nil
+}
+
+// retentionKeys are the settings that make up the retention policy, checked
+// together when one of them changes.
+var retentionKeys = map[string]bool{
+	"retention_days": true, "keep_min": true, "keep_last": true, "keep_hourly": true, "keep_daily": true,
+	"keep_weekly": true, "keep_monthly": true, "keep_yearly": true, "keep_tagged": true, "prune_guard": true,
 }
 
 // describe returns key's entry of s.Describe(composeLayer).

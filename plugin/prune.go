@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/docker/cli/cli/command"
@@ -18,19 +19,46 @@ import (
 
 type pruneOptions struct {
 	dryRun bool
+	force  bool
 }
 
 func newPruneCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
 	var o pruneOptions
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
-		Short: "Delete backups older than retention_days, always keeping the keep_min newest",
-		Long: `Delete complete backups that started more than retention_days ago, judged
-by the start time in each backup's manifest (not the files' mtime). The
-keep_min newest successful backups are kept however old, and the newest
-successful backup is never deleted. Backups with an unreadable manifest are
-reported and never deleted. Leftovers of interrupted runs older than a day are
-removed too. This also happens after every successful "docker autobackup run".`,
+		Short: "Delete the backups that no retention rule keeps",
+		Long: `Delete the complete backups that no retention rule keeps. A backup is kept
+when any rule keeps it:
+  retention_days N   every backup younger than N days (default 7 while no
+                     keep_last/hourly/daily/weekly/monthly/yearly is set)
+  keep_last N        the N newest successful backups
+  keep_hourly N      the newest successful backup of each of the last N
+  keep_daily N       hours, days, ISO weeks (Monday to Sunday), months and
+  keep_weekly N      years that have one, in the host's time zone; a rule
+  keep_monthly N     that finds fewer than N keeps the oldest backup too
+  keep_yearly N      (as restic's forget and borg's prune do)
+  keep_tagged N      the N newest tagged backups (run --tag); tagged backups
+                     then take no part in keep_last and the calendar rules
+  keep_min N         the N newest successful backups, however old (default 3)
+Ages and calendar periods come from the start time in each backup's manifest,
+not the files' mtime. The newest successful backup is never deleted. Backups
+recorded as failed, or that "docker autobackup verify" found corrupt, count for
+no rule but retention_days. Backups with an unreadable manifest are reported
+and never deleted.
+
+When the newest successful backup is empty, or holds less than prune_guard
+(default 0.5) of the uncompressed data of the one before, nothing is deleted:
+check that backup first. --force prunes anyway; prune_guard 0 turns the guard
+off.
+
+Leftovers of interrupted runs older than a day are removed too. All this also
+happens after every successful "docker autobackup run".
+
+Example (keep 7 daily, 4 weekly and 12 monthly backups):
+  docker autobackup config set keep_daily 7
+  docker autobackup config set keep_weekly 4
+  docker autobackup config set keep_monthly 12
+  docker autobackup prune --dry-run`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := runPrune(cmd.Context(), dockerCli.Out(), g, o, time.Now()); err != nil {
 				return err
@@ -45,7 +73,8 @@ removed too. This also happens after every successful "docker autobackup run".`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "Show what would be deleted and delete nothing")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "Show every backup with the rule that keeps it or the reason it goes; delete nothing")
+	cmd.Flags().BoolVar(&o.force, "force", false, "Prune even when the newest backup looks suspicious (see prune_guard)")
 	return cmd
 }
 
@@ -61,14 +90,14 @@ func runPrune(ctx context.Context, w io.Writer, g *globalOptions, o pruneOptions
 		}
 		defer lock.Release()
 	}
-	return prune(env, now, o.dryRun, w, "")
+	return prune(env, now, o, w, "")
 }
 
 // pruneAfterRun applies retention after a successful backup, with the
 // project lock still held. The backup is safe whatever happens here, so a
 // failure is a warning, not a failed run.
 func pruneAfterRun(ctx context.Context, env *projectEnv, eng *engine.Docker, stderr io.Writer) {
-	if err := prune(env, time.Now(), false, stderr, "autobackup: "); err != nil {
+	if err := prune(env, time.Now(), pruneOptions{}, stderr, "autobackup: "); err != nil {
 		fmt.Fprintf(stderr, "autobackup: WARNING retention: %v\nTry: docker autobackup prune --dry-run\n", err)
 	}
 	if eng != nil {
@@ -88,10 +117,46 @@ func collectStaging(ctx context.Context, eng *engine.Docker, w io.Writer, prefix
 	}
 }
 
-// prune decides with retention.Decide and, unless dryRun, deletes and
+// retentionPolicy is the local backup directory's policy: the settings,
+// and what autobackup.toml knows about each backup in entries.
+func retentionPolicy(r state.Resolved, f *state.File, entries []archive.Entry) retention.Policy {
+	p := retention.Policy{
+		RetentionDays: r.RetentionDays,
+		KeepMin:       r.KeepMin,
+		KeepLast:      r.KeepLast,
+		KeepHourly:    r.KeepHourly,
+		KeepDaily:     r.KeepDaily,
+		KeepWeekly:    r.KeepWeekly,
+		KeepMonthly:   r.KeepMonthly,
+		KeepYearly:    r.KeepYearly,
+		KeepTagged:    r.KeepTagged,
+		Guard:         r.PruneGuard,
+		Location:      time.Local,
+		Unsuccessful:  map[string]bool{},
+		Unverified:    map[string]string{},
+	}
+	for _, e := range entries {
+		b, ok := f.FindBackup(e.ID)
+		switch {
+		case !ok:
+		case b.Status != state.StatusSuccess:
+			p.Unsuccessful[e.ID] = true
+		case b.VerifyError != "":
+			p.Unverified[e.ID] = "docker autobackup verify found: " + b.VerifyError
+		}
+	}
+	return p
+}
+
+// policyError explains an invalid combination of retention settings.
+func policyError(err error) error {
+	return usageError(fmt.Errorf("%w (see: docker autobackup config)", err))
+}
+
+// prune decides with retention.Decide and, unless o.dryRun, deletes and
 // records the deletion in the state file. Lines written to w start with
 // prefix.
-func prune(env *projectEnv, now time.Time, dryRun bool, w io.Writer, prefix string) error {
+func prune(env *projectEnv, now time.Time, o pruneOptions, w io.Writer, prefix string) error {
 	// The state on env may predate the run that just finished.
 	f, err := state.Load(env.StatePath)
 	if err != nil {
@@ -106,35 +171,30 @@ func prune(env *projectEnv, now time.Time, dryRun bool, w io.Writer, prefix stri
 	var entries []archive.Entry
 	for _, e := range all {
 		if h := e.Host(); h != "" && h != archive.Hostname() {
-			if dryRun {
+			if o.dryRun {
 				fmt.Fprintf(w, "%skeep %s: taken on host %s, which prunes its own backups\n", prefix, e.ID, h)
 			}
 			continue
 		}
 		entries = append(entries, e)
 	}
-	r := env.Settings
-	policy := retention.Policy{RetentionDays: r.RetentionDays, KeepMin: r.KeepMin, Unsuccessful: map[string]bool{}}
-	for _, e := range entries {
-		if b, ok := f.FindBackup(e.ID); ok && b.Status != state.StatusSuccess {
-			policy.Unsuccessful[e.ID] = true
-		}
+	policy := retentionPolicy(env.Settings, f, entries)
+	if err := policy.Validate(); err != nil {
+		return policyError(err)
+	}
+	if o.force {
+		policy.Guard = 0
 	}
 	d := retention.Decide(now, entries, policy)
 	for _, it := range d.Broken {
 		fmt.Fprintf(w, "%sWARNING backup %s is not deleted: %v; check it: docker autobackup verify %s\n", prefix, it.ID, it.Err, it.ID)
 	}
-	if dryRun {
-		for _, it := range d.Delete {
-			fmt.Fprintf(w, "%swould delete %s: %s\n", prefix, it.ID, it.Reason)
-		}
-		for _, it := range d.Keep {
-			fmt.Fprintf(w, "%skeep %s: %s\n", prefix, it.ID, it.Reason)
-		}
-		if len(d.Delete) == 0 {
-			fmt.Fprintf(w, "%sNothing to delete (retention_days = %d, keep_min = %d).\n", prefix, r.RetentionDays, r.KeepMin)
-		}
-		fmt.Fprintf(w, "%s(dry run: nothing was deleted; leftovers of interrupted runs that no running backup owns would be removed too)\n", prefix)
+	if d.Stopped != "" {
+		fmt.Fprintf(w, "%sWARNING pruning stopped: %s; nothing is deleted.\n%sCheck it: docker autobackup verify %s. If the data really shrank: docker autobackup prune --force\n",
+			prefix, d.Stopped, prefix, d.Suspect)
+	}
+	if o.dryRun {
+		printDecision(w, prefix, policy, d)
 		return nil
 	}
 
@@ -153,19 +213,66 @@ func prune(env *projectEnv, now time.Time, dryRun bool, w io.Writer, prefix stri
 	var recordErr error
 	if len(deleted) > 0 {
 		recordErr = state.Update(env.StatePath, func(f *state.File) error {
-			f.RecordPrune(state.Prune{
-				Time:    now,
-				Deleted: deleted,
-				Reason:  fmt.Sprintf("retention_days = %d, keep_min = %d", r.RetentionDays, r.KeepMin),
-			})
+			f.RecordPrune(state.Prune{Time: now, Deleted: deleted, Reason: policy.String()})
 			return nil
 		})
 		if recordErr != nil {
 			recordErr = fmt.Errorf("record the deletion of %d backup(s) in %s: %w", len(deleted), env.StatePath, recordErr)
 		}
 	}
-	if prefix == "" && len(deleted)+len(partials) == 0 && applyErr == nil && partErr == nil {
-		fmt.Fprintf(w, "Nothing to delete: %d backup(s), retention_days = %d, keep_min = %d.\n", len(entries), r.RetentionDays, r.KeepMin)
+	var stopErr error
+	if d.Stopped != "" && prefix == "" {
+		// Asked for by name, a prune that did not happen is a failure.
+		stopErr = exitCodeErr{code: ExitFailed, err: fmt.Errorf("pruning stopped: %s", d.Stopped)}
 	}
-	return errors.Join(applyErr, partErr, recordErr)
+	if prefix == "" && d.Stopped == "" && len(deleted)+len(partials) == 0 && applyErr == nil && partErr == nil {
+		fmt.Fprintf(w, "Nothing to delete: %d backup(s); %s.\n", len(entries), policy)
+	}
+	return errors.Join(applyErr, partErr, recordErr, stopErr)
+}
+
+// printDecision lists every backup, newest first, with what prune does
+// with it and why.
+func printDecision(w io.Writer, prefix string, policy retention.Policy, d retention.Decision) {
+	type line struct {
+		verb string
+		it   retention.Item
+	}
+	var lines []line
+	for _, l := range []struct {
+		verb  string
+		items []retention.Item
+	}{{"keep", d.Keep}, {"would delete", d.Delete}, {"held", d.Held}, {"broken", d.Broken}} {
+		for _, it := range l.items {
+			lines = append(lines, line{l.verb, it})
+		}
+	}
+	slices.SortStableFunc(lines, func(a, b line) int {
+		if c := b.it.Started.Compare(a.it.Started); c != 0 {
+			return c
+		}
+		return -compareStrings(a.it.ID, b.it.ID)
+	})
+	fmt.Fprintf(w, "%sPolicy: %s (calendar periods in %s)\n", prefix, policy, policy.Location)
+	for _, l := range lines {
+		when := "start time unknown"
+		if !l.it.Started.IsZero() {
+			when = l.it.Started.In(policy.Location).Format("2006-01-02 15:04 MST")
+		}
+		fmt.Fprintf(w, "%s%s %s (%s): %s\n", prefix, l.verb, l.it.ID, when, l.it.Reason)
+	}
+	if len(d.Delete) == 0 {
+		fmt.Fprintf(w, "%sNothing to delete.\n", prefix)
+	}
+	fmt.Fprintf(w, "%s(dry run: nothing was deleted; leftovers of interrupted runs that no running backup owns would be removed too)\n", prefix)
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/retention"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -30,6 +31,9 @@ type statusReport struct {
 	Schedule         string         `json:"schedule"`
 	NextRun          *time.Time     `json:"next_run,omitempty"`
 	RetentionDays    int            `json:"retention_days"`
+	Retention        string         `json:"retention"`                 // the rules in effect
+	PruneStopped     string         `json:"prune_stopped,omitempty"`   // why pruning is stopped
+	RetentionError   string         `json:"retention_error,omitempty"` // an invalid combination of settings
 	Directory        string         `json:"directory"`
 	LastBackupID     string         `json:"last_backup_id,omitempty"`
 	LastBackupTime   *time.Time     `json:"last_backup_time,omitempty"`
@@ -110,6 +114,15 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		t := f.State.LastSuccessTime
 		r.LastSuccessTime = &t
 	}
+	if entries, err := env.backups(); err == nil {
+		policy := retentionPolicy(s, f, entries)
+		r.Retention = policy.String()
+		if err := policy.Validate(); err != nil {
+			r.RetentionError = err.Error()
+		} else if d := retention.Decide(now, entries, policy); d.Stopped != "" {
+			r.PruneStopped = d.Stopped + "; check it: docker autobackup verify " + d.Suspect + "; if the data really shrank: docker autobackup prune --force"
+		}
+	}
 	if s.Enabled {
 		if runs, err := state.NextRuns(s.Schedule, now, 1); err == nil && len(runs) == 1 {
 			r.NextRun = &runs[0]
@@ -148,6 +161,10 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		r.Next = "No backup yet. Run: docker autobackup run"
 	case f.State.LastBackupStatus != state.StatusSuccess:
 		r.Next = "The last backup failed (see the error above). Fix it, then run: docker autobackup run"
+	case r.RetentionError != "":
+		r.Next = "Fix the retention settings: docker autobackup config"
+	case r.PruneStopped != "":
+		r.Next = "Pruning is stopped (see above): check the newest backup before old ones can go"
 	case !s.Enabled:
 		r.Next = "Scheduled backups are off. Turn them on: docker autobackup enable"
 	default:
@@ -162,7 +179,16 @@ func printStatus(w io.Writer, r statusReport) error {
 		onOff = "enabled"
 	}
 	fmt.Fprintf(w, "Project:      %s (%s)\n", r.Project, r.ProjectDir)
-	fmt.Fprintf(w, "Backups:      %s, schedule %q, keep %d days, directory %s\n", onOff, r.Schedule, r.RetentionDays, r.Directory)
+	fmt.Fprintf(w, "Backups:      %s, schedule %q, directory %s\n", onOff, r.Schedule, r.Directory)
+	if r.Retention != "" {
+		fmt.Fprintf(w, "Retention:    %s\n", r.Retention)
+	}
+	if r.RetentionError != "" {
+		fmt.Fprintf(w, "              INVALID: %s\n", r.RetentionError)
+	}
+	if r.PruneStopped != "" {
+		fmt.Fprintf(w, "Pruning:      STOPPED: %s\n", r.PruneStopped)
+	}
 	if r.NextRun != nil {
 		fmt.Fprintf(w, "Next run:     %s\n", r.NextRun.Local().Format(time.RFC3339))
 	}

@@ -104,7 +104,7 @@ func TestDecide(t *testing.T) {
 			policy:  Policy{RetentionDays: 7, KeepMin: 1},
 			keep:    []string{"c"},
 			delete:  []string{"b", "a"},
-			broken:  []string{"x", "y"},
+			broken:  []string{"y", "x"}, // by ID, newest first, whatever the input order
 		},
 		{
 			name:    "input order does not matter: sorted by manifest time",

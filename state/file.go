@@ -64,6 +64,12 @@ type Backup struct {
 	Error           string    `toml:"error,omitempty"`
 	Warnings        []string  `toml:"warnings,omitempty"` // what the run warned about (fallbacks), for status
 	Pruned          time.Time `toml:"pruned,omitempty"`   // when retention deleted it; zero while it exists
+	// Verified is when "docker autobackup verify" last found the backup
+	// sound; VerifyError what the last verify that failed found, cleared
+	// by a later one that passes. Retention counts a backup with a
+	// VerifyError as unsuccessful.
+	Verified    time.Time `toml:"verified,omitempty"`
+	VerifyError string    `toml:"verify_error,omitempty"`
 }
 
 // Restore is one [[restores]] record.

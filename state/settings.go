@@ -29,6 +29,14 @@ type Settings struct {
 	Schedule         *string   `toml:"schedule,omitempty"`
 	RetentionDays    *int      `toml:"retention_days,omitempty"`
 	KeepMin          *int      `toml:"keep_min,omitempty"`
+	KeepLast         *int      `toml:"keep_last,omitempty"`
+	KeepHourly       *int      `toml:"keep_hourly,omitempty"`
+	KeepDaily        *int      `toml:"keep_daily,omitempty"`
+	KeepWeekly       *int      `toml:"keep_weekly,omitempty"`
+	KeepMonthly      *int      `toml:"keep_monthly,omitempty"`
+	KeepYearly       *int      `toml:"keep_yearly,omitempty"`
+	KeepTagged       *int      `toml:"keep_tagged,omitempty"`
+	PruneGuard       *float64  `toml:"prune_guard,omitempty"`
 	Directory        *string   `toml:"directory,omitempty"`
 	StopTimeout      *Duration `toml:"stop_timeout,omitempty"`
 	StartTimeout     *Duration `toml:"start_timeout,omitempty"`
@@ -44,9 +52,17 @@ type Settings struct {
 type Resolved struct {
 	Enabled          bool
 	Schedule         string
-	RetentionDays    int
+	RetentionDays    int // 0: off (the default once a keep_* count rule is set)
 	KeepMin          int
-	Directory        string // as written; relative paths are relative to the project directory (see BackupDir)
+	KeepLast         int // 0: off, like the other keep_* rules
+	KeepHourly       int
+	KeepDaily        int
+	KeepWeekly       int
+	KeepMonthly      int
+	KeepYearly       int
+	KeepTagged       int
+	PruneGuard       float64 // 0: off
+	Directory        string  // as written; relative paths are relative to the project directory (see BackupDir)
 	StopTimeout      time.Duration
 	StartTimeout     time.Duration
 	HealthTimeout    time.Duration
@@ -144,15 +160,28 @@ var specs = []keySpec{
 	},
 	{
 		name: "retention_days", example: "14",
-		help:  "delete backups older than this many days (keep_min newest successful backups are always kept)",
+		help:  "keep every backup younger than this many days; 0 = off (the default is 7 while no keep_last/hourly/daily/weekly/monthly/yearly is set, else 0)",
 		field: func(s *Settings) any { return &s.RetentionDays },
-		parse: parseIntRange(1, 36500, "want a whole number of days from 1 to 36500"),
+		parse: parseIntRange(0, 36500, "want a whole number of days from 0 (off) to 36500"),
 	},
 	{
 		name: "keep_min", example: "3",
 		help:  "always keep at least this many successful backups, however old",
 		field: func(s *Settings) any { return &s.KeepMin },
 		parse: parseIntRange(1, 1_000_000, "want a whole number of at least 1"),
+	},
+	keepRule("keep_last", "5", "keep the newest N successful backups"),
+	keepRule("keep_hourly", "24", "keep the newest successful backup of each of the last N hours that have one"),
+	keepRule("keep_daily", "7", "keep the newest successful backup of each of the last N days that have one"),
+	keepRule("keep_weekly", "4", "keep the newest successful backup of each of the last N ISO weeks (Monday to Sunday) that have one"),
+	keepRule("keep_monthly", "12", "keep the newest successful backup of each of the last N months that have one"),
+	keepRule("keep_yearly", "5", "keep the newest successful backup of each of the last N years that have one"),
+	keepRule("keep_tagged", "5", "keep the newest N tagged backups (run --tag); tagged backups then take no part in the other keep_* rules"),
+	{
+		name: "prune_guard", example: "0.5",
+		help:  "stop pruning when the newest backup holds less than this fraction of the data (uncompressed) of the one before, or nothing; 0 = off",
+		field: func(s *Settings) any { return &s.PruneGuard },
+		parse: parseFraction,
 	},
 	{
 		name: "directory", example: "./backups",
@@ -216,12 +245,50 @@ var specs = []keySpec{
 	},
 }
 
+// keepRule is a keep_* count rule: unset or 0 means off.
+func keepRule(name, example, help string) keySpec {
+	return keySpec{
+		name: name, example: example,
+		help: help + " (in the host's time zone; 0 = off, the default)",
+		field: func(s *Settings) any {
+			switch name {
+			case "keep_last":
+				return &s.KeepLast
+			case "keep_hourly":
+				return &s.KeepHourly
+			case "keep_daily":
+				return &s.KeepDaily
+			case "keep_weekly":
+				return &s.KeepWeekly
+			case "keep_monthly":
+				return &s.KeepMonthly
+			case "keep_yearly":
+				return &s.KeepYearly
+			}
+			return &s.KeepTagged
+		},
+		parse: parseIntRange(0, 1_000_000, "want a whole number of 0 (off) or more"),
+	}
+}
+
+// countRules are the keys whose setting turns the default retention_days
+// off: with them, age is no longer the rule unless the user asks for it.
+var countRules = []string{"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"}
+
 func defaultSettings() Settings {
 	return Settings{
 		Enabled:          ptr(false),
 		Schedule:         ptr("0 2 * * *"),
 		RetentionDays:    ptr(7),
 		KeepMin:          ptr(3),
+		KeepLast:         ptr(0),
+		KeepHourly:       ptr(0),
+		KeepDaily:        ptr(0),
+		KeepWeekly:       ptr(0),
+		KeepMonthly:      ptr(0),
+		KeepYearly:       ptr(0),
+		KeepTagged:       ptr(0),
+		PruneGuard:       ptr(0.5),
 		Directory:        ptr("./backups"),
 		StopTimeout:      ptr(Duration(30 * time.Second)),
 		StartTimeout:     ptr(Duration(60 * time.Second)),
@@ -248,15 +315,41 @@ func Keys() []string {
 // Defaults returns the built-in configuration.
 func Defaults() Resolved { return Settings{}.Resolve(Settings{}) }
 
+// layerDefaults returns the defaults under the given layers: retention_days
+// is 7 only while no layer sets a keep_* count rule above 0.
+func layerDefaults(layers ...Settings) Settings {
+	d := defaultSettings()
+	for _, name := range countRules {
+		sp, _ := lookup(name)
+		for i := range layers {
+			if v, ok := sp.get(&layers[i]); ok {
+				if v.(int) > 0 {
+					d.RetentionDays = ptr(0)
+				}
+				break
+			}
+		}
+	}
+	return d
+}
+
 // Resolve applies the layers: a key set in s (autobackup.toml) wins over the
 // same key in composeLayer (x-autobackup), which wins over the default.
 func (s Settings) Resolve(composeLayer Settings) Resolved {
-	m := merge(s, composeLayer, defaultSettings())
+	m := merge(s, composeLayer, layerDefaults(s, composeLayer))
 	return Resolved{
 		Enabled:          *m.Enabled,
 		Schedule:         *m.Schedule,
 		RetentionDays:    *m.RetentionDays,
 		KeepMin:          *m.KeepMin,
+		KeepLast:         *m.KeepLast,
+		KeepHourly:       *m.KeepHourly,
+		KeepDaily:        *m.KeepDaily,
+		KeepWeekly:       *m.KeepWeekly,
+		KeepMonthly:      *m.KeepMonthly,
+		KeepYearly:       *m.KeepYearly,
+		KeepTagged:       *m.KeepTagged,
+		PruneGuard:       *m.PruneGuard,
 		Directory:        *m.Directory,
 		StopTimeout:      time.Duration(*m.StopTimeout),
 		StartTimeout:     time.Duration(*m.StartTimeout),
@@ -286,7 +379,7 @@ func merge(layers ...Settings) Settings {
 // Describe returns every setting in documented order with its effective
 // value and where that value comes from (see Resolve for precedence).
 func (s Settings) Describe(composeLayer Settings) []Setting {
-	defaults := defaultSettings()
+	defaults := layerDefaults(s, composeLayer)
 	out := make([]Setting, 0, len(specs))
 	for _, sp := range specs {
 		v, source := any(nil), ""
@@ -355,6 +448,12 @@ func SettingsFromMap(m map[string]any, projectDir string) (Settings, error) {
 		case uint64:
 			str = strconv.FormatUint(v, 10)
 		case float64:
+			if sp, err := lookup(k); err == nil {
+				if _, isFraction := sp.field(&s).(**float64); isFraction {
+					str = strconv.FormatFloat(v, 'f', -1, 64)
+					break
+				}
+			}
 			if v != math.Trunc(v) || math.IsInf(v, 0) {
 				errs = append(errs, fmt.Errorf("%s %v: want a whole number", k, v))
 				continue
@@ -428,6 +527,10 @@ func (sp keySpec) get(s *Settings) (any, bool) {
 		if *p != nil {
 			return **p, true
 		}
+	case **float64:
+		if *p != nil {
+			return **p, true
+		}
 	}
 	return nil, false
 }
@@ -442,6 +545,8 @@ func (sp keySpec) assign(s *Settings, v any) {
 		*p = ptr(v.(int))
 	case **Duration:
 		*p = ptr(v.(Duration))
+	case **float64:
+		*p = ptr(v.(float64))
 	}
 }
 
@@ -454,6 +559,8 @@ func (sp keySpec) clear(s *Settings) {
 	case **int:
 		*p = nil
 	case **Duration:
+		*p = nil
+	case **float64:
 		*p = nil
 	}
 }
@@ -477,6 +584,8 @@ func formatValue(v any) string {
 		return v
 	case Duration:
 		return v.String()
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	return fmt.Sprint(v)
 }
@@ -508,6 +617,15 @@ func parseBool(v, _ string) (any, error) {
 		return false, nil
 	}
 	return nil, errors.New("want true or false")
+}
+
+// parseFraction accepts a number from 0 to 1, such as 0.5.
+func parseFraction(v, _ string) (any, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1 {
+		return nil, errors.New("want a fraction from 0 (off) to 1, like 0.5")
+	}
+	return f, nil
 }
 
 func parseIntRange(lo, hi int, want string) func(string, string) (any, error) {

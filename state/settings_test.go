@@ -4,13 +4,15 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestKeys(t *testing.T) {
-	want := []string{"enabled", "schedule", "retention_days", "keep_min", "directory", "stop_timeout", "start_timeout",
+	want := []string{"enabled", "schedule", "retention_days", "keep_min", "keep_last", "keep_hourly", "keep_daily",
+		"keep_weekly", "keep_monthly", "keep_yearly", "keep_tagged", "prune_guard", "directory", "stop_timeout", "start_timeout",
 		"health_timeout", "poll_interval", "compression_level", "snapshot", "catch_up", "lock_timeout"}
 	if got := Keys(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Keys() = %v, want %v", got, want)
@@ -19,7 +21,7 @@ func TestKeys(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	want := Resolved{
-		Enabled: false, Schedule: "0 2 * * *", RetentionDays: 7, KeepMin: 3, Directory: "./backups",
+		Enabled: false, Schedule: "0 2 * * *", RetentionDays: 7, KeepMin: 3, PruneGuard: 0.5, Directory: "./backups",
 		StopTimeout: 30 * time.Second, StartTimeout: 60 * time.Second, HealthTimeout: 180 * time.Second,
 		PollInterval: 2 * time.Second, LockTimeout: 0, CompressionLevel: 2, Snapshot: "auto", CatchUp: false,
 	}
@@ -49,11 +51,20 @@ func TestSet(t *testing.T) {
 		{key: "schedule", value: "0 0 2 * * *", wantErr: `schedule "0 0 2 * * *": want 5 fields (minute hour day month weekday) or a descriptor like @daily, got 6; example: docker autobackup config set schedule "0 2 * * *"`},
 		{key: "schedule", value: "nonsense", wantErr: `schedule "nonsense": want 5 fields`},
 		{key: "retention_days", value: "30", want: Settings{RetentionDays: ptr(30)}},
-		{key: "retention_days", value: "-1", wantErr: `retention_days "-1": want a whole number of days from 1 to 36500; example: docker autobackup config set retention_days 14`},
-		{key: "retention_days", value: "0", wantErr: "want a whole number of days"},
+		{key: "retention_days", value: "-1", wantErr: `retention_days "-1": want a whole number of days from 0 (off) to 36500; example: docker autobackup config set retention_days 14`},
+		{key: "retention_days", value: "0", want: Settings{RetentionDays: ptr(0)}},
 		{key: "retention_days", value: "7d", wantErr: "want a whole number of days"},
 		{key: "keep_min", value: "1", want: Settings{KeepMin: ptr(1)}},
 		{key: "keep_min", value: "0", wantErr: `keep_min "0": want a whole number of at least 1`},
+		{key: "keep_daily", value: "7", want: Settings{KeepDaily: ptr(7)}},
+		{key: "Keep-Weekly", value: "4", want: Settings{KeepWeekly: ptr(4)}},
+		{key: "keep_yearly", value: "0", want: Settings{KeepYearly: ptr(0)}},
+		{key: "keep_tagged", value: "-2", wantErr: `keep_tagged "-2": want a whole number of 0 (off) or more; example: docker autobackup config set keep_tagged 5`},
+		{key: "keep_last", value: "1.5", wantErr: "want a whole number"},
+		{key: "prune_guard", value: "0.5", want: Settings{PruneGuard: ptr(0.5)}},
+		{key: "prune_guard", value: "0", want: Settings{PruneGuard: ptr(0.0)}},
+		{key: "prune_guard", value: "1.5", wantErr: `prune_guard "1.5": want a fraction from 0 (off) to 1, like 0.5; example: docker autobackup config set prune_guard 0.5`},
+		{key: "prune_guard", value: "half", wantErr: "want a fraction"},
 		{key: "directory", value: "/srv/backups", want: Settings{Directory: ptr("/srv/backups")}},
 		{key: "directory", value: "adir", want: Settings{Directory: ptr("adir")}},
 		{key: "directory", value: "not-yet-there", want: Settings{Directory: ptr("not-yet-there")}},
@@ -79,7 +90,7 @@ func TestSet(t *testing.T) {
 		{key: "lock_timeout", value: "5m", want: Settings{LockTimeout: ptr(Duration(5 * time.Minute))}},
 		{key: "lock_timeout", value: "forever", wantErr: "want a duration"},
 		{key: "Lock-Timeout", value: "1m", want: Settings{LockTimeout: ptr(Duration(time.Minute))}},
-		{key: "retention", value: "3", wantErr: `unknown setting "retention"; valid settings: enabled, schedule, retention_days, keep_min, directory, stop_timeout, start_timeout, health_timeout, poll_interval, compression_level, snapshot, catch_up, lock_timeout`},
+		{key: "retention", value: "3", wantErr: `unknown setting "retention"; valid settings: enabled, schedule, retention_days, keep_min, keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_tagged, prune_guard, directory, stop_timeout, start_timeout, health_timeout, poll_interval, compression_level, snapshot, catch_up, lock_timeout`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -151,6 +162,14 @@ func TestDescribe(t *testing.T) {
 		{"schedule", "@hourly", SourceFile},
 		{"retention_days", "30", SourceCompose},
 		{"keep_min", "3", SourceDefault},
+		{"keep_last", "0", SourceDefault},
+		{"keep_hourly", "0", SourceDefault},
+		{"keep_daily", "0", SourceDefault},
+		{"keep_weekly", "0", SourceDefault},
+		{"keep_monthly", "0", SourceDefault},
+		{"keep_yearly", "0", SourceDefault},
+		{"keep_tagged", "0", SourceDefault},
+		{"prune_guard", "0.5", SourceDefault},
 		{"directory", "./backups", SourceDefault},
 		{"stop_timeout", "2m", SourceFile},
 		{"start_timeout", "1m", SourceDefault},
@@ -281,5 +300,77 @@ func TestSettingsFromMap(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), sub) {
 			t.Errorf("SettingsFromMap error = %v, want one containing %q", err, sub)
 		}
+	}
+}
+
+// retention_days keeps its default of 7 until a keep_* count rule is set in
+// some layer; keep_tagged alone does not turn it off, nor does a rule set to
+// 0, and an explicit retention_days always wins.
+func TestRetentionDaysDefault(t *testing.T) {
+	set := func(kv ...string) Settings {
+		var s Settings
+		for i := 0; i < len(kv); i += 2 {
+			mustSet(t, &s, kv[i], kv[i+1])
+		}
+		return s
+	}
+	tests := []struct {
+		name          string
+		file, compose Settings
+		want          int
+	}{
+		{"nothing set", Settings{}, Settings{}, 7},
+		{"keep_daily in the file", set("keep_daily", "7"), Settings{}, 0},
+		{"keep_weekly in the compose file", Settings{}, set("keep_weekly", "4"), 0},
+		{"keep_tagged only", set("keep_tagged", "5"), Settings{}, 7},
+		{"a rule set to 0", set("keep_last", "0"), Settings{}, 7},
+		{"the file turns the compose rule off", set("keep_daily", "0"), set("keep_daily", "7"), 7},
+		{"explicit retention_days with a rule", set("keep_daily", "7", "retention_days", "3"), Settings{}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.file.Resolve(tt.compose).RetentionDays; got != tt.want {
+				t.Errorf("RetentionDays = %d, want %d", got, tt.want)
+			}
+			for _, d := range tt.file.Describe(tt.compose) {
+				if d.Key == "retention_days" && d.Value != strconv.Itoa(tt.want) {
+					t.Errorf("Describe shows retention_days = %s, want %d", d.Value, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// prune_guard is a fraction in the file as in the compose file; a whole
+// number is accepted as TOML writes it (prune_guard = 0).
+func TestPruneGuardRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	if err := os.WriteFile(path, []byte("[settings]\nprune_guard = 0\nkeep_daily = 7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Settings.PruneGuard == nil || *f.Settings.PruneGuard != 0 {
+		t.Fatalf("prune_guard = %v, want 0", f.Settings.PruneGuard)
+	}
+	mustSet(t, &f.Settings, "prune_guard", "0.25")
+	if err := Save(path, f); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.Contains(string(data), "prune_guard = 0.25\n") {
+		t.Errorf("saved file:\n%s", data)
+	}
+	if err := os.WriteFile(path, []byte("[settings]\nprune_guard = 2.0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "prune_guard = 2: want a fraction from 0 (off) to 1, like 0.5; example: prune_guard = 0.5") {
+		t.Errorf("Load of prune_guard = 2.0: %v", err)
+	}
+	s, err := SettingsFromMap(map[string]any{"prune_guard": 0.75, "keep_daily": float64(7)}, "")
+	if err != nil || *s.PruneGuard != 0.75 || *s.KeepDaily != 7 {
+		t.Errorf("SettingsFromMap: %+v, %v", s, err)
 	}
 }
