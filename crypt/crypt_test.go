@@ -2,9 +2,9 @@ package crypt
 
 import (
 	"bytes"
-	"encoding/pem"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"io"
 	"os"

@@ -259,7 +259,7 @@ func (s *S3) explain(err error) error {
 		if strings.Contains(strings.ToLower(e.Message), "lock") || strings.Contains(strings.ToLower(e.Message), "worm") || strings.Contains(strings.ToLower(e.Message), "retention") {
 			return fmt.Errorf("%s: %w", e.Message, ErrLocked)
 		}
-		return fmt.Errorf("%s (AccessDenied): these credentials may not do this in bucket %q; check its policy", e.Message, s.cfg.Bucket)
+		return fmt.Errorf("%s (AccessDenied): the credentials are wrong, or may not do this in bucket %q; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or remote.access_key_file and remote.secret_key_file) and the bucket's policy", e.Message, s.cfg.Bucket)
 	case "ObjectLocked", "InvalidRequest":
 		if e.Code == "ObjectLocked" || strings.Contains(strings.ToLower(e.Message), "lock") {
 			return fmt.Errorf("%s: %w", e.Message, ErrLocked)
