@@ -119,7 +119,7 @@ func TestPruneAfterRunKeepsOnlyBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	pruneAfterRun(env, &stderr)
+	pruneAfterRun(context.Background(), env, &stderr)
 	if _, err := os.Stat(filepath.Join(env.BackupDir, id)); err != nil {
 		t.Errorf("the only backup was deleted: %v\n%s", err, stderr.String())
 	}

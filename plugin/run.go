@@ -147,7 +147,12 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 		}
 		return runErr
 	}
-	pruneAfterRun(env, stderr)
+	upErr := uploadBackups(ctx, env, stderr, "autobackup: ", o.quiet)
+	pruneAfterRun(ctx, env, stderr)
+	if upErr != nil {
+		fmt.Fprintln(dockerCli.Out(), res.ID)
+		return localOnlyError(upErr)
+	}
 	if !o.quiet {
 		fmt.Fprintf(stderr, "autobackup: backup %s complete (%s): %d volume(s), %s, downtime %s, total %s\n",
 			res.ID, res.Mode, len(res.Volumes), humanBytes(res.SizeBytes), res.Downtime.Round(time.Millisecond), res.Finished.Sub(res.Started).Round(time.Millisecond))
@@ -174,6 +179,7 @@ func (e *projectEnv) backupOptions(eng *engine.Docker, tag string, r progress.Re
 		Hooks:       backup.LifecycleHooks(eng),
 		Mode:        e.Settings.Snapshot,
 		NoDirect:    noDirect(),
+		Preflight:   e.remotePreflight,
 	}
 }
 

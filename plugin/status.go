@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/docker/cli/cli/command"
@@ -30,6 +31,9 @@ type statusReport struct {
 	NextRun          *time.Time     `json:"next_run,omitempty"`
 	RetentionDays    int            `json:"retention_days"`
 	Directory        string         `json:"directory"`
+	Remote           string         `json:"remote,omitempty"`    // remote.url; never credentials
+	Encrypted        bool           `json:"encrypted,omitempty"` // uploads are encrypted (remote.encrypt_to)
+	LocalOnly        []string       `json:"local_only,omitempty"`
 	LastBackupID     string         `json:"last_backup_id,omitempty"`
 	LastBackupTime   *time.Time     `json:"last_backup_time,omitempty"`
 	LastBackupStatus string         `json:"last_backup_status,omitempty"`
@@ -48,6 +52,8 @@ type statusBackup struct {
 	DowntimeSeconds float64   `json:"downtime_seconds"`
 	Missing         bool      `json:"missing,omitempty"`
 	Error           string    `json:"error,omitempty"`
+	Upload          string    `json:"upload,omitempty"` // uploaded or failed; empty without a remote
+	UploadError     string    `json:"upload_error,omitempty"`
 }
 
 func newStatusCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -96,6 +102,14 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		LastBackupStatus: f.State.LastBackupStatus,
 		Recent:           []statusBackup{},
 	}
+	if rc := env.remoteConfig(); rc.URL != "" {
+		r.Remote, r.Encrypted = rc.URL, rc.EncryptTo != ""
+		for i := len(f.Backups) - 1; i >= 0; i-- {
+			if b := f.Backups[i]; b.Remote == state.UploadFailed && b.Pruned.IsZero() {
+				r.LocalOnly = append(r.LocalOnly, b.ID)
+			}
+		}
+	}
 	if !f.State.LastBackupTime.IsZero() {
 		t := f.State.LastBackupTime
 		r.LastBackupTime = &t
@@ -115,7 +129,8 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 			continue
 		}
 		sb := statusBackup{ID: b.ID, Tag: b.Tag, Started: b.Started, Status: b.Status, SizeBytes: b.SizeBytes,
-			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Error: b.Error}
+			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Error: b.Error,
+			Upload: b.Remote, UploadError: b.RemoteError}
 		if b.Status == state.StatusSuccess && b.Path != "" {
 			p := b.Path
 			if !filepath.IsAbs(p) {
@@ -132,6 +147,8 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		r.Next = "No backup yet. Run: docker autobackup run"
 	case f.State.LastBackupStatus != state.StatusSuccess:
 		r.Next = "The last backup failed (see the error above). Fix it, then run: docker autobackup run"
+	case len(r.LocalOnly) > 0:
+		r.Next = fmt.Sprintf("%d backup(s) are local only: the upload failed (see above). Fix it, then upload them: docker autobackup push", len(r.LocalOnly))
 	case !s.Enabled:
 		r.Next = "Scheduled backups are off. Turn them on: docker autobackup enable"
 	default:
@@ -147,6 +164,16 @@ func printStatus(w io.Writer, r statusReport) error {
 	}
 	fmt.Fprintf(w, "Project:      %s (%s)\n", r.Project, r.ProjectDir)
 	fmt.Fprintf(w, "Backups:      %s, schedule %q, keep %d days, directory %s\n", onOff, r.Schedule, r.RetentionDays, r.Directory)
+	if r.Remote != "" {
+		enc := "not encrypted"
+		if r.Encrypted {
+			enc = "encrypted with age"
+		}
+		fmt.Fprintf(w, "Remote:       %s (%s)\n", r.Remote, enc)
+		if len(r.LocalOnly) > 0 {
+			fmt.Fprintf(w, "LOCAL ONLY:   %s (upload failed; docker autobackup push)\n", strings.Join(r.LocalOnly, ", "))
+		}
+	}
 	if r.NextRun != nil {
 		fmt.Fprintf(w, "Next run:     %s\n", r.NextRun.Local().Format(time.RFC3339))
 	}
@@ -166,6 +193,9 @@ func printStatus(w io.Writer, r statusReport) error {
 			fmt.Fprintf(w, "  %-22s %-11s %-20s %10s %8.1fs %8.1fs  %s\n", b.ID, st, b.Started.Local().Format("2006-01-02 15:04:05"), humanBytes(b.SizeBytes), b.DurationSeconds, b.DowntimeSeconds, b.Tag)
 			if b.Error != "" {
 				fmt.Fprintf(w, "      error: %s\n", b.Error)
+			}
+			if b.Upload != "" {
+				fmt.Fprintf(w, "      remote: %s %s\n", b.Upload, b.UploadError)
 			}
 		}
 	}
