@@ -14,6 +14,8 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/crypt"
+	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -24,6 +26,8 @@ type restoreOptions struct {
 	quiet        bool
 	allowDevices bool
 	lockTimeout  time.Duration
+	remote       bool
+	identity     string
 }
 
 func newRestoreCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -36,7 +40,12 @@ its volumes). The backup is verified first; then the services using those
 volumes (and their dependents) are stopped in reverse dependency order,
 each volume is emptied and filled with the archived tree, and the services
 are started again in dependency order and waited on until healthy.
-Volumes that no longer exist are created again as they were recorded.`,
+Volumes that no longer exist are created again as they were recorded.
+
+With a remote target, a backup that is not in the local backup folder (on a
+new host: any) is downloaded first, decrypted with the identity (--identity,
+remote.identity_file or AUTOBACKUP_IDENTITY_FILE) and checked; a missing or
+wrong identity is refused before anything is stopped.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := archive.Latest
@@ -53,6 +62,8 @@ Volumes that no longer exist are created again as they were recorded.`,
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Print only warnings and errors")
 	f.BoolVar(&o.allowDevices, "allow-devices", false, "Accept device nodes in the archive")
 	f.DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish")
+	f.BoolVar(&o.remote, "remote", false, "Take the backup from the remote target (download it even when a local backup exists)")
+	f.StringVar(&o.identity, "identity", "", "age identity file (or ssh private key) to decrypt a remote backup")
 	return cmd
 }
 
@@ -64,7 +75,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	if err != nil {
 		return err
 	}
-	m, path, err := resolveBackup(env, id)
+	m, path, err := resolveForRestore(ctx, env, id, o, stderr)
 	if err != nil {
 		return err
 	}
@@ -136,6 +147,50 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 		printImages(stderr, m)
 	}
 	return nil
+}
+
+// resolveForRestore finds the backup locally, or downloads it from the
+// remote target when it is not here (or --remote asks for the remote's).
+// Downloading stops nothing: a wrong identity fails here.
+func resolveForRestore(ctx context.Context, env *projectEnv, id string, o restoreOptions, w io.Writer) (*archive.Manifest, string, error) {
+	if !o.remote {
+		m, path, err := resolveBackup(env, id)
+		if err == nil || !errors.Is(err, archive.ErrNotFound) || !env.hasRemote() {
+			return m, path, err
+		}
+	}
+	if !env.hasRemote() {
+		return nil, "", usageErrorf("--remote: no remote target; set one with docker autobackup config set remote.url s3://bucket/prefix")
+	}
+	t, err := env.openTarget()
+	if err != nil {
+		return nil, "", err
+	}
+	if id == "" || id == archive.Latest {
+		if id, err = t.Latest(ctx); err != nil {
+			return nil, "", err
+		}
+	} else if !archive.ValidID(id) {
+		return nil, "", usageErrorf("%q is not a backup ID (they look like 20261125-231500-a1b2); see docker autobackup list", id)
+	}
+	if m, path, err := archive.Open(env.BackupDir, id); err == nil {
+		return m, path, nil // already here
+	}
+	ids, err := env.identities(o.identity)
+	if err != nil {
+		return nil, "", err
+	}
+	if !o.quiet {
+		fmt.Fprintf(w, "autobackup: downloading backup %s from %s into %s\n", id, t.Store, env.relPath(env.BackupDir))
+	}
+	m, path, err := t.Download(ctx, id, env.BackupDir, ids)
+	if err != nil {
+		if errors.Is(err, remote.ErrNoIdentity) || errors.Is(err, crypt.ErrWrongIdentity) {
+			return nil, "", usageErrorf("%w; nothing was stopped", err)
+		}
+		return nil, "", fmt.Errorf("%w; nothing was stopped", err)
+	}
+	return m, path, nil
 }
 
 func describeRestore(w io.Writer, m *archive.Manifest, rp *backup.RestorePlan) {

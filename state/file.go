@@ -65,7 +65,7 @@ type Backup struct {
 	Path            string    `toml:"path"` // relative to the project directory when inside it, e.g. backups/<id>
 	SizeBytes       int64     `toml:"size_bytes"`
 	Error           string    `toml:"error,omitempty"`
-	Pruned          time.Time `toml:"pruned,omitempty"` // when retention deleted it; zero while it exists
+	Pruned          time.Time `toml:"pruned,omitempty"`       // when retention deleted it; zero while it exists
 	Remote          string    `toml:"remote,omitempty"`       // UploadDone or UploadFailed; empty without a remote
 	RemoteError     string    `toml:"remote_error,omitempty"` // why the upload failed
 	RemotePruned    time.Time `toml:"remote_pruned,omitempty"`

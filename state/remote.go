@@ -42,13 +42,13 @@ type Remote struct {
 // RemoteResolved is the effective remote configuration. URL is empty when
 // no remote is configured.
 type RemoteResolved struct {
-	URL, Endpoint, Region                         string
-	PathStyle                                     bool
+	URL, Endpoint, Region                          string
+	PathStyle                                      bool
 	AccessKeyFile, SecretKeyFile, SessionTokenFile string
-	Host                                          string
-	EncryptTo                                     string // comma-separated recipients or recipients files
-	IdentityFile                                  string
-	RetentionDays, KeepMin                        int // 0: as [settings]
+	Host                                           string
+	EncryptTo                                      string // comma-separated recipients or recipients files
+	IdentityFile                                   string
+	RetentionDays, KeepMin                         int // 0: as [settings]
 }
 
 type remoteSpec struct {
@@ -146,7 +146,9 @@ var remoteSpecs = []remoteSpec{
 		}},
 	{name: "keep_min", example: "3", help: "always keep at least this many remote backups (default: as [settings])",
 		field: func(r *Remote) any { return &r.KeepMin },
-		parse: func(v string) (any, error) { return parseIntRange(1, 1_000_000, "want a whole number of at least 1")(v, "") }},
+		parse: func(v string) (any, error) {
+			return parseIntRange(1, 1_000_000, "want a whole number of at least 1")(v, "")
+		}},
 }
 
 // RemoteKeys returns the remote keys as typed on the command line
