@@ -11,6 +11,7 @@ import (
 	autobackup "github.com/docker-autobackup/docker-autobackup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -27,6 +28,8 @@ type projectEnv struct {
 	Compose   state.Settings // project-level x-autobackup defaults
 	// ComposeRemote is remote: under the top-level x-autobackup.
 	ComposeRemote state.Remote
+	// store, when set, replaces the configured remote store (tests).
+	store remote.Store
 }
 
 // loadProject loads the compose project and its autobackup.toml. A

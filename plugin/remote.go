@@ -38,6 +38,9 @@ func (e *projectEnv) openStore() (remote.Store, error) {
 	if rc.URL == "" {
 		return nil, nil
 	}
+	if e.store != nil {
+		return e.store, nil
+	}
 	bucket, prefix, err := remote.ParseURL(rc.URL)
 	if err != nil {
 		return nil, usageError(err)
