@@ -139,11 +139,19 @@ func uploadBackups(ctx context.Context, env *projectEnv, w io.Writer, prefix str
 			have[l.ID] = true
 		}
 	}
+	f, err := state.Load(env.StatePath)
+	if err != nil {
+		return err
+	}
 	var todo []archive.Entry
 	for _, e := range entries {
-		if e.Manifest != nil && e.Manifest.Project == env.Project.Name && !have[e.ID] {
-			todo = append(todo, e)
+		if e.Manifest == nil || e.Manifest.Project != env.Project.Name || have[e.ID] {
+			continue
 		}
+		if b, ok := f.FindBackup(e.ID); ok && !b.RemotePruned.IsZero() {
+			continue // remote retention deleted it there on purpose
+		}
+		todo = append(todo, e)
 	}
 	if len(todo) > 0 && len(t.Recipients) == 0 {
 		fmt.Fprintf(w, "%sWARNING uploads to %s are not encrypted; manifests hold volume driver options (passwords of CIFS volumes, for example). Encrypt them: docker autobackup config set remote.encrypt_to AGE-PUBLIC-KEY\n", prefix, t.Store)

@@ -79,4 +79,27 @@ func TestUploadStatusAndCatchUp(t *testing.T) {
 			t.Errorf("%s: remote = %q (%q), want uploaded", id, b.Remote, b.RemoteError)
 		}
 	}
+
+	// Remote retention deletes the older one there: it is not uploaded again.
+	if err := runConfigSet(ctx, &out, g, "remote.keep_min", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := runConfigSet(ctx, &out, g, "remote.retention_days", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if env, err = loadProject(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	env.store = mem
+	w.Reset()
+	if err := pruneRemote(ctx, env, time.Now().Add(50*time.Hour), false, &w, ""); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(w.String(), "deleted from remote memory: "+first) {
+		t.Errorf("remote prune:\n%s", w.String())
+	}
+	w.Reset()
+	if err := uploadBackups(ctx, env, &w, "", false); err != nil || strings.Contains(w.String(), "uploaded") {
+		t.Errorf("upload after remote prune: %v\n%s", err, w.String())
+	}
 }
