@@ -232,10 +232,13 @@ func TestRemote(t *testing.T) {
 		}
 		p.Compose(t, "up", "-d", "--wait")
 		r := ab("list")
+		t.Logf("list on a fresh host:\n%s", r.Stdout)
 		if r.Code != 0 || !strings.Contains(r.Stdout, second) || !strings.Contains(r.Stdout, "remote") {
 			t.Fatalf("list on a fresh host: %v", r)
 		}
 		before := started()
+		r = ab("status")
+		t.Logf("status on a fresh host:\n%s", r.Stdout)
 		if r := ab("restore", "--yes"); r.Code != 2 || !strings.Contains(r.Stderr, "identity") {
 			t.Errorf("restore without an identity: want exit 2 naming the identity: %v", r)
 		}

@@ -62,7 +62,7 @@ wrong identity is refused before anything is stopped.`,
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Print only warnings and errors")
 	f.BoolVar(&o.allowDevices, "allow-devices", false, "Accept device nodes in the archive")
 	f.DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish")
-	f.BoolVar(&o.remote, "remote", false, "Take the backup from the remote target (download it even when a local backup exists)")
+	f.BoolVar(&o.remote, "remote", false, "Pick the backup on the remote target (latest: the remote's newest); it is downloaded unless this host has it")
 	f.StringVar(&o.identity, "identity", "", "age identity file (or ssh private key) to decrypt a remote backup")
 	return cmd
 }

@@ -143,6 +143,8 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		r.Recent = append(r.Recent, sb)
 	}
 	switch {
+	case f.State.LastBackupID == "" && r.Remote != "":
+		r.Next = "No backup from this host yet. Run: docker autobackup run (on a new host: docker autobackup list shows the remote's backups, docker autobackup restore latest brings one back)"
 	case f.State.LastBackupID == "":
 		r.Next = "No backup yet. Run: docker autobackup run"
 	case f.State.LastBackupStatus != state.StatusSuccess:

@@ -146,7 +146,10 @@ func (t *Target) Upload(ctx context.Context, dir string, m *archive.Manifest) (*
 func (t *Target) put(ctx context.Context, id, name string, r io.Reader) (IndexObject, string, error) {
 	plain := sha256.New()
 	src := io.TeeReader(r, plain)
-	stored := sha256.New()
+	stored := plain // the same bytes unless encrypted: hash them once
+	if len(t.Recipients) > 0 {
+		stored = sha256.New()
+	}
 	obj := IndexObject{Name: name}
 	var body io.Reader
 	var encErr chan error
@@ -171,7 +174,10 @@ func (t *Target) put(ctx context.Context, id, name string, r io.Reader) (IndexOb
 	} else {
 		body = src
 	}
-	counted := &counter{r: io.TeeReader(body, stored)}
+	counted := &counter{r: body}
+	if stored != plain {
+		counted.r = io.TeeReader(body, stored)
+	}
 	n, err := t.Store.Put(ctx, t.key(id, obj.Name), counted, -1)
 	if encErr != nil {
 		// Unblocks the encoder when the upload stopped early.
