@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"strings"
@@ -99,4 +101,9 @@ func conformance(t *testing.T, s remote.Store) {
 	if _, err := s.Stat(ctx, "p/x/small"); !errors.Is(err, remote.ErrNotFound) {
 		t.Errorf("stat deleted: %v", err)
 	}
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
