@@ -314,6 +314,13 @@ func printPlan(ctx context.Context, w io.Writer, eng *engine.Docker, env *projec
 			fmt.Fprintf(w, "    %s: %s%s %s\n", m.Service, m.Type, src, m.Target)
 		}
 	}
+	if rc := env.remoteConfig(); rc.URL != "" {
+		enc := "NOT encrypted (set remote.encrypt_to)"
+		if rc.EncryptTo != "" {
+			enc = "encrypted with age"
+		}
+		fmt.Fprintf(w, "  then uploaded to: %s, %s, after the services are back (the bucket is checked before anything stops)\n", rc.URL, enc)
+	}
 	fmt.Fprintf(w, "  stop order:  %s\n", orderString(plan.StopOrder))
 	fmt.Fprintf(w, "  start order: %s\n", orderString(plan.StartOrder))
 	for svc, why := range plan.Kept {
