@@ -40,6 +40,10 @@ type Options struct {
 	LastSizes   map[string]int64                  // uncompressed size per volume at the last backup, for progress ETAs
 	Mode        string                            // snapshot setting: auto (default), staged or stream
 	NoDirect    bool                              // always copy through the engine's API (see direct.go)
+	// Preflight, when set, runs with the other checks before anything is
+	// stopped (e.g. that the remote target is reachable and writable);
+	// its error fails the run as a preflight failure.
+	Preflight func(ctx context.Context) error
 }
 
 // Result is what a run did. It is returned even when the run failed, as
@@ -121,6 +125,11 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	}
 	if err := checkWritable(o.Dir, expectedBytes(o.Dir, p.Name, vols)); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+	}
+	if o.Preflight != nil {
+		if err := o.Preflight(ctx); err != nil {
+			return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+		}
 	}
 	if _, err := archive.CleanPartials(o.Dir); err != nil {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Message: "remove leftovers of an earlier interrupted run: " + err.Error()})

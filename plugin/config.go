@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/docker/cli/cli/command"
@@ -92,7 +93,7 @@ func runConfigShow(ctx context.Context, w io.Writer, g *globalOptions, o configO
 	if err != nil {
 		return err
 	}
-	settings := env.State.Settings.Describe(env.Compose)
+	settings := append(env.State.Settings.Describe(env.Compose), env.State.Remote.Describe(env.ComposeRemote)...)
 	if o.format == "json" {
 		out := make([]configEntry, len(settings))
 		for i, s := range settings {
@@ -120,15 +121,57 @@ func runConfigShow(ctx context.Context, w io.Writer, g *globalOptions, o configO
 }
 
 func runConfigSet(ctx context.Context, w io.Writer, g *globalOptions, key, value string) error {
+	if isRemoteKey(key) {
+		return changeRemote(ctx, w, g, key, func(r *state.Remote) error { return r.Set(key, value) })
+	}
 	return changeSetting(ctx, w, g, key, func(s *state.Settings, dir string) error {
 		return s.Set(key, value, dir)
 	})
 }
 
 func runConfigUnset(ctx context.Context, w io.Writer, g *globalOptions, key string) error {
+	if isRemoteKey(key) {
+		return changeRemote(ctx, w, g, key, func(r *state.Remote) error { return r.Unset(key) })
+	}
 	return changeSetting(ctx, w, g, key, func(s *state.Settings, _ string) error {
 		return s.Unset(key)
 	})
+}
+
+func isRemoteKey(key string) bool { return strings.HasPrefix(normalizeKey(key), state.RemotePrefix) }
+
+// changeRemote applies change to the [remote] table and reports the new
+// effective value, like changeSetting.
+func changeRemote(ctx context.Context, w io.Writer, g *globalOptions, key string, change func(r *state.Remote) error) error {
+	env, err := loadProject(ctx, g)
+	if err != nil {
+		return err
+	}
+	find := func(r state.Remote) state.Setting {
+		for _, d := range r.Describe(env.ComposeRemote) {
+			if d.Key == normalizeKey(key) {
+				return d
+			}
+		}
+		return state.Setting{}
+	}
+	before := find(env.State.Remote)
+	var after state.Setting
+	err = state.Update(env.StatePath, func(f *state.File) error {
+		if err := change(&f.Remote); err != nil {
+			return usageError(err)
+		}
+		after = find(f.Remote)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s = %s (from %s; was %s from %s)\n", after.Key, quoteValue(after.Value), after.Source, quoteValue(before.Value), before.Source)
+	if after.Key == "remote.url" && after.Value != "" {
+		fmt.Fprintln(w, "Runs now upload each backup after the services are back. Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or remote.access_key_file and remote.secret_key_file. Upload what exists now: docker autobackup push")
+	}
+	return nil
 }
 
 // changeSetting applies change to the [settings] of autobackup.toml and

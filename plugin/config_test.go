@@ -87,8 +87,8 @@ func TestConfigSetUnset(t *testing.T) {
 			t.Errorf("%s = %+v, want value %q source %q and help", key, g, want.Value, want.Source)
 		}
 	}
-	if len(entries) != len(state.Keys()) {
-		t.Errorf("config lists %d settings, want all %d", len(entries), len(state.Keys()))
+	if n := len(state.Keys()) + len(state.RemoteKeys()); len(entries) != n {
+		t.Errorf("config lists %d settings, want all %d", len(entries), n)
 	}
 
 	out.Reset()

@@ -226,6 +226,10 @@ func daemonBackup(ctx context.Context, dockerCli command.Cli, dir string, sel co
 	}
 	log.Info("backup complete", "project", dir, "id", res.ID, "volumes", len(res.Volumes), "size", humanBytes(res.SizeBytes),
 		"downtime", res.Downtime.Round(time.Millisecond), "took", res.Finished.Sub(res.Started).Round(time.Millisecond))
+	upErr := uploadBackups(ctx, env, stderr, "autobackup: ", true)
+	if upErr != nil {
+		log.Error("BACKUP IS LOCAL ONLY: upload failed; the next run retries (or: docker autobackup push)", "project", dir, "id", res.ID, "err", oneLine(upErr.Error()))
+	}
 	pruneAfterRun(ctx, env, eng, stderr)
-	return nil
+	return upErr
 }

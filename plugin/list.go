@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -30,12 +32,16 @@ type listEntry struct {
 	DowntimeSeconds float64   `json:"downtime_seconds"`
 	Volumes         []string  `json:"volumes"`
 	Path            string    `json:"path,omitempty"`
-	Host            string    `json:"host,omitempty"` // set when another host took the backup`
 	Error           string    `json:"error,omitempty"`
+	Location        string    `json:"location,omitempty"` // local, remote or local+remote; empty without a remote
+	Project         string    `json:"project,omitempty"`  // with --all-projects
+	Host            string    `json:"host,omitempty"`     // the host that took it, when known to differ from this one or for a remote backup
+	Encrypted       bool      `json:"encrypted,omitempty"`
 }
 
 func newListCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
 	var format string
+	var remoteOnly, allProjects bool
 	cmd := &cobra.Command{
 		Use:     "list [OPTIONS]",
 		Aliases: []string{"ls"},
@@ -43,18 +49,40 @@ func newListCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
 		Long: `List the project's backups, newest first. The list is read from the
 backup directory's manifests, so it works even without autobackup.toml;
 runs recorded in autobackup.toml whose files are gone are shown as missing,
-failed runs as failed.`,
+failed runs as failed. With a remote target the remote backups are listed
+too (LOCATION says where each is); this needs no key, even when they are
+encrypted. --remote lists only the remote, --all-projects every project in
+the bucket (a fleet view).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "" && format != "json" {
 				return usageErrorf("--format %q: want json (or nothing for text)", format)
+			}
+			if allProjects && !remoteOnly {
+				return usageErrorf("--all-projects lists the remote target: add --remote")
 			}
 			env, err := loadProject(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			entries, err := listBackups(env)
-			if err != nil {
-				return err
+			var entries []listEntry
+			if !remoteOnly {
+				if entries, err = listBackups(env); err != nil {
+					return err
+				}
+			}
+			if remoteOnly && !env.hasRemote() {
+				return usageErrorf("no remote target: set one with docker autobackup config set remote.url s3://bucket/prefix")
+			}
+			if env.hasRemote() {
+				merged, err := mergeRemote(cmd.Context(), env, entries, allProjects)
+				if err != nil {
+					if remoteOnly {
+						return err
+					}
+					fmt.Fprintf(dockerCli.Err(), "autobackup: WARNING cannot list the remote backups: %v\n", err)
+				} else {
+					entries = merged
+				}
 			}
 			if n := env.unattributed(); n > 0 && format == "" {
 				fmt.Fprintf(dockerCli.Err(), "autobackup: note: %s holds %d backup(s) whose manifest is too damaged to tell which project they belong to; they are not listed, pruned or restored (inspect them by hand)\n", env.relPath(env.BackupDir), n)
@@ -63,6 +91,8 @@ failed runs as failed.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", `Output format: "json", or empty for a table`)
+	cmd.Flags().BoolVar(&remoteOnly, "remote", false, "List only the backups on the remote target")
+	cmd.Flags().BoolVar(&allProjects, "all-projects", false, "With --remote: every project (and host) in the bucket")
 	return cmd
 }
 
@@ -126,6 +156,69 @@ func listBackups(env *projectEnv) ([]listEntry, error) {
 	return out, nil
 }
 
+// mergeRemote adds the remote backups to the local entries (or, with all,
+// those of every project in the store): a backup in both places is one
+// entry with location local+remote.
+func mergeRemote(ctx context.Context, env *projectEnv, local []listEntry, all bool) ([]listEntry, error) {
+	t, err := env.openTarget()
+	if err != nil {
+		return nil, err
+	}
+	var listed []remote.Listed
+	if all {
+		listed, err = remote.ListAll(ctx, t.Store)
+	} else {
+		listed, err = t.List(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]int{}
+	for i := range local {
+		local[i].Location = "local"
+		byID[local[i].ID] = i
+	}
+	out := local
+	for _, l := range listed {
+		if i, ok := byID[l.ID]; ok && !all && l.Index != nil {
+			out[i].Location, out[i].Encrypted, out[i].Host = "local+remote", l.Index.Encrypted, l.Index.Host
+			if out[i].Status == "missing" { // recorded here, files gone: the remote copy is what is left
+				out[i].Status, out[i].Error, out[i].Location, out[i].Path = state.StatusSuccess, "", "remote", ""
+			}
+			continue
+		}
+		le := listEntry{ID: l.ID, Location: "remote", Status: state.StatusSuccess}
+		if all {
+			le.Project = l.Folder
+		}
+		if l.Err != nil || l.Index == nil {
+			le.Status = "broken"
+			if l.Err != nil {
+				le.Error = oneLine(l.Err.Error())
+			}
+			out = append(out, le)
+			continue
+		}
+		ix := l.Index
+		le.Time, le.Tag, le.SizeBytes, le.Volumes, le.Host, le.Encrypted = ix.Started, ix.Tag, ix.SizeBytes, ix.Volumes, ix.Host, ix.Encrypted
+		le.DurationSeconds = round2(ix.Finished.Sub(ix.Started).Seconds())
+		if all {
+			le.Project = ix.Project
+			if strings.Contains(l.Folder, "@") {
+				le.Project = l.Folder
+			}
+		}
+		out = append(out, le)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.After(out[j].Time)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out, nil
+}
+
 func printList(w io.Writer, entries []listEntry, format string) error {
 	if format == "json" {
 		if entries == nil {
@@ -139,6 +232,13 @@ func printList(w io.Writer, entries []listEntry, format string) error {
 		_, err := fmt.Fprintln(w, "No backups yet. Make one with: docker autobackup run")
 		return err
 	}
+	withLoc := false
+	for _, e := range entries {
+		withLoc = withLoc || e.Location != ""
+	}
+	if withLoc {
+		return printListWithLocation(w, entries)
+	}
 	fmt.Fprintf(w, "%-22s %-20s %-11s %-12s %10s %9s %9s  %s\n", "ID", "TIME", "STATUS", "TAG", "SIZE", "DURATION", "DOWNTIME", "VOLUMES")
 	for _, e := range entries {
 		ts := "-"
@@ -149,6 +249,32 @@ func printList(w io.Writer, entries []listEntry, format string) error {
 		if e.Host != "" {
 			fmt.Fprintf(w, "    taken on host %s\n", e.Host)
 		}
+		if e.Error != "" {
+			fmt.Fprintf(w, "    %s\n", e.Error)
+		}
+	}
+	return nil
+}
+
+func printListWithLocation(w io.Writer, entries []listEntry) error {
+	fmt.Fprintf(w, "%-22s %-20s %-11s %-13s %-10s %10s  %-16s %s\n", "ID", "TIME", "STATUS", "LOCATION", "ENCRYPTED", "SIZE", "PROJECT/HOST", "VOLUMES")
+	for _, e := range entries {
+		ts := "-"
+		if !e.Time.IsZero() {
+			ts = e.Time.Local().Format("2006-01-02 15:04:05")
+		}
+		enc := "no"
+		if e.Encrypted {
+			enc = "age"
+		}
+		if e.Location == "local" {
+			enc = "-"
+		}
+		who := e.Project
+		if e.Host != "" {
+			who = strings.TrimPrefix(who+" "+e.Host, " ")
+		}
+		fmt.Fprintf(w, "%-22s %-20s %-11s %-13s %-10s %10s  %-16s %s\n", e.ID, ts, e.Status, e.Location, enc, humanBytes(e.SizeBytes), dash(who), strings.Join(e.Volumes, ","))
 		if e.Error != "" {
 			fmt.Fprintf(w, "    %s\n", e.Error)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -26,6 +27,10 @@ type projectEnv struct {
 	BackupDir string // absolute
 	Ext       *compose.Extensions
 	Compose   state.Settings // project-level x-autobackup defaults
+	// ComposeRemote is remote: under the top-level x-autobackup.
+	ComposeRemote state.Remote
+	// store, when set, replaces the configured remote store (tests).
+	store remote.Store
 }
 
 // loadProject loads the compose project and its autobackup.toml. A
@@ -44,6 +49,18 @@ func loadProject(ctx context.Context, g *globalOptions) (*projectEnv, error) {
 	env.State = f
 	if env.Ext, err = compose.ParseExtensions(p); err != nil {
 		return nil, err
+	}
+	if raw, ok := env.Ext.Project["remote"]; ok {
+		if env.ComposeRemote, err = state.RemoteFromMap(raw); err != nil {
+			return nil, fmt.Errorf("%w: top-level %s: %w", compose.ErrInvalidProject, compose.ExtensionKey, err)
+		}
+		rest := map[string]any{}
+		for k, v := range env.Ext.Project {
+			if k != "remote" {
+				rest[k] = v
+			}
+		}
+		env.Ext.Project = rest
 	}
 	if env.Ext.Project != nil {
 		if env.Compose, err = state.SettingsFromMap(env.Ext.Project, env.Dir); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/docker/cli/cli/command"
@@ -90,7 +91,7 @@ func runPrune(ctx context.Context, w io.Writer, g *globalOptions, o pruneOptions
 		}
 		defer lock.Release()
 	}
-	return prune(env, now, o, w, "")
+	return errors.Join(prune(env, now, o, w, ""), pruneRemote(ctx, env, now, o.dryRun, w, ""))
 }
 
 // pruneAfterRun applies retention after a successful backup, with the
@@ -103,6 +104,92 @@ func pruneAfterRun(ctx context.Context, env *projectEnv, eng *engine.Docker, std
 	if eng != nil {
 		collectStaging(ctx, eng, stderr, "autobackup: ")
 	}
+	if err := pruneRemote(ctx, env, time.Now(), false, stderr, "autobackup: "); err != nil {
+		fmt.Fprintf(stderr, "autobackup: WARNING remote retention: %v\nTry: docker autobackup prune --dry-run\n", err)
+	}
+}
+
+// pruneRemote applies the remote's retention (the retention keys of
+// [remote], else those of [settings]) to the remote backups, with the
+// same rules as the local folder's. Objects under Object Lock are
+// reported and the backup is not counted as deleted.
+func pruneRemote(ctx context.Context, env *projectEnv, now time.Time, dryRun bool, w io.Writer, prefix string) error {
+	t, err := env.openTarget()
+	if t == nil || err != nil {
+		return err
+	}
+	listed, err := t.List(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := state.Load(env.StatePath)
+	if err != nil {
+		return err
+	}
+	rc := env.remoteConfig()
+	policy := retention.Policy{RetentionDays: env.Settings.RetentionDays, KeepMin: env.Settings.KeepMin, Unsuccessful: map[string]bool{}}
+	if rc.RetentionDays > 0 {
+		policy.RetentionDays = rc.RetentionDays
+	}
+	if rc.KeepMin > 0 {
+		policy.KeepMin = rc.KeepMin
+	}
+	var entries []archive.Entry
+	for _, l := range listed {
+		e := archive.Entry{ID: l.ID, Err: l.Err}
+		if l.Index != nil {
+			e.Manifest = &archive.Manifest{ID: l.ID, Started: l.Index.Started}
+		}
+		if b, ok := f.FindBackup(l.ID); ok && b.Status != state.StatusSuccess {
+			policy.Unsuccessful[l.ID] = true
+		}
+		entries = append(entries, e)
+	}
+	d := retention.Decide(now, entries, policy)
+	where := fmt.Sprintf("remote %s", t.Store)
+	for _, it := range d.Broken {
+		fmt.Fprintf(w, "%sWARNING remote backup %s is not deleted: %v\n", prefix, it.ID, it.Err)
+	}
+	if dryRun {
+		for _, it := range d.Delete {
+			fmt.Fprintf(w, "%swould delete from %s: %s: %s\n", prefix, where, it.ID, it.Reason)
+		}
+		for _, it := range d.Keep {
+			fmt.Fprintf(w, "%skeep on %s: %s: %s\n", prefix, where, it.ID, it.Reason)
+		}
+		return nil
+	}
+	var deleted []string
+	var errs []error
+	for _, it := range d.Delete {
+		locked, err := t.Delete(ctx, it.ID)
+		switch {
+		case len(locked) > 0:
+			fmt.Fprintf(w, "%sremote backup %s is past retention but locked (Object Lock): %s kept until the lock expires\n", prefix, it.ID, strings.Join(locked, ", "))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("delete remote backup %s: %w", it.ID, err))
+		default:
+			deleted = append(deleted, it.ID)
+			fmt.Fprintf(w, "%sdeleted from %s: %s: %s\n", prefix, where, it.ID, it.Reason)
+		}
+	}
+	if len(deleted) > 0 {
+		err := state.Update(env.StatePath, func(f *state.File) error {
+			for _, id := range deleted {
+				if b, ok := f.FindBackup(id); ok {
+					b.RemotePruned = now.UTC().Truncate(time.Second)
+				}
+			}
+			f.Prunes = append(f.Prunes, state.Prune{Time: now.UTC().Truncate(time.Second), Deleted: deleted,
+				Reason: fmt.Sprintf("remote: retention_days = %d, keep_min = %d", policy.RetentionDays, policy.KeepMin)})
+			return nil
+		})
+		errs = append(errs, err)
+	}
+	if prefix == "" && len(d.Delete) == 0 && len(errs) == 0 {
+		fmt.Fprintf(w, "Nothing to delete on %s: %d backup(s), retention_days = %d, keep_min = %d.\n", where, len(listed), policy.RetentionDays, policy.KeepMin)
+	}
+	return errors.Join(errs...)
 }
 
 // collectStaging removes the staging volumes (of any project on this

@@ -14,6 +14,8 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/crypt"
+	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -26,6 +28,8 @@ type restoreOptions struct {
 	lockTimeout  time.Duration
 	fromProject  string
 	stopOthers   bool
+	remote       bool
+	identity     string
 }
 
 func newRestoreCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -47,7 +51,12 @@ data into a staging copy). Each volume of the backup then replaces the
 project's volume with the same compose key; the plan shows the mapping.
 A volume that a running container outside the project uses is not
 touched: the restore is refused, naming the containers, unless
---stop-others lets it stop and restart them.`,
+--stop-others lets it stop and restart them.
+
+With a remote target, a backup that is not in the local backup folder (on a
+new host: any) is downloaded first, decrypted with the identity (--identity,
+remote.identity_file or AUTOBACKUP_IDENTITY_FILE) and checked; a missing or
+wrong identity is refused before anything is stopped.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := archive.Latest
@@ -66,6 +75,8 @@ touched: the restore is refused, naming the containers, unless
 	f.DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish")
 	f.StringVar(&o.fromProject, "from-project", "", "Restore a backup of another project (by its compose project name) into this one, volumes matched by compose key")
 	f.BoolVar(&o.stopOthers, "stop-others", false, "Also stop and restart running containers outside the project that use the volumes")
+	f.BoolVar(&o.remote, "remote", false, "Pick the backup on the remote target (latest: the remote's newest); it is downloaded unless this host has it")
+	f.StringVar(&o.identity, "identity", "", "age identity file (or ssh private key) to decrypt a remote backup")
 	return cmd
 }
 
@@ -81,7 +92,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	if o.fromProject != "" {
 		from = o.fromProject
 	}
-	m, path, err := resolveBackup(env, from, id)
+	m, path, err := resolveForRestore(ctx, env, from, id, o, stderr)
 	if err != nil {
 		return err
 	}
@@ -153,6 +164,53 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 		printImages(stderr, m)
 	}
 	return nil
+}
+
+// resolveForRestore finds the backup locally, or downloads it from the
+// remote target when it is not here (or --remote asks for the remote's).
+// Downloading stops nothing: a wrong identity fails here.
+func resolveForRestore(ctx context.Context, env *projectEnv, from, id string, o restoreOptions, w io.Writer) (*archive.Manifest, string, error) {
+	if !o.remote {
+		m, path, err := resolveBackup(env, from, id)
+		if err == nil || !errors.Is(err, archive.ErrNotFound) || !env.hasRemote() {
+			return m, path, err
+		}
+	}
+	if !env.hasRemote() {
+		return nil, "", usageErrorf("--remote: no remote target; set one with docker autobackup config set remote.url s3://bucket/prefix")
+	}
+	t, err := env.openTarget()
+	if err != nil {
+		return nil, "", err
+	}
+	if from != env.Project.Name {
+		t.Folder = remote.Folder(from, env.remoteConfig().Host)
+	}
+	if id == "" || id == archive.Latest {
+		if id, err = t.Latest(ctx); err != nil {
+			return nil, "", err
+		}
+	} else if !archive.ValidID(id) {
+		return nil, "", usageErrorf("%q is not a backup ID (they look like 20261125-231500-a1b2); see docker autobackup list", id)
+	}
+	if m, path, err := archive.Open(env.BackupDir, from, id); err == nil {
+		return m, path, nil // already here
+	}
+	ids, err := env.identities(o.identity)
+	if err != nil {
+		return nil, "", err
+	}
+	if !o.quiet {
+		fmt.Fprintf(w, "autobackup: downloading backup %s from %s into %s\n", id, t.Store, env.relPath(env.BackupDir))
+	}
+	m, path, err := t.Download(ctx, id, env.BackupDir, ids)
+	if err != nil {
+		if errors.Is(err, remote.ErrNoIdentity) || errors.Is(err, crypt.ErrWrongIdentity) {
+			return nil, "", usageErrorf("%w; nothing was stopped", err)
+		}
+		return nil, "", fmt.Errorf("%w; nothing was stopped", err)
+	}
+	return m, path, nil
 }
 
 func describeRestore(w io.Writer, m *archive.Manifest, rp *backup.RestorePlan) {

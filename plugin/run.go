@@ -147,7 +147,12 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 		}
 		return runErr
 	}
+	upErr := uploadBackups(ctx, env, stderr, "autobackup: ", o.quiet)
 	pruneAfterRun(ctx, env, eng, stderr)
+	if upErr != nil {
+		fmt.Fprintln(dockerCli.Out(), res.ID)
+		return localOnlyError(upErr)
+	}
 	if !o.quiet {
 		fmt.Fprintf(stderr, "autobackup: backup %s complete (%s): %d volume(s), %s, downtime %s, total %s\n",
 			res.ID, res.Mode, len(res.Volumes), humanBytes(res.SizeBytes), res.Downtime.Round(time.Millisecond), res.Finished.Sub(res.Started).Round(time.Millisecond))
@@ -175,6 +180,7 @@ func (e *projectEnv) backupOptions(eng *engine.Docker, tag string, r progress.Re
 		Hooks:       backup.LifecycleHooks(eng),
 		Mode:        e.Settings.Snapshot,
 		NoDirect:    noDirect(),
+		Preflight:   e.remotePreflight,
 	}
 }
 
@@ -311,6 +317,13 @@ func printPlan(ctx context.Context, w io.Writer, eng *engine.Docker, env *projec
 			}
 			fmt.Fprintf(w, "    %s: %s%s %s\n", m.Service, m.Type, src, m.Target)
 		}
+	}
+	if rc := env.remoteConfig(); rc.URL != "" {
+		enc := "NOT encrypted (set remote.encrypt_to)"
+		if rc.EncryptTo != "" {
+			enc = "encrypted with age"
+		}
+		fmt.Fprintf(w, "  then uploaded to: %s, %s, after the services are back (the bucket is checked before anything stops)\n", rc.URL, enc)
 	}
 	fmt.Fprintf(w, "  stop order:  %s\n", orderString(plan.StopOrder))
 	fmt.Fprintf(w, "  start order: %s\n", orderString(plan.StartOrder))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/docker/cli/cli/command"
@@ -35,6 +36,9 @@ type statusReport struct {
 	PruneStopped     string         `json:"prune_stopped,omitempty"`   // why pruning is stopped
 	RetentionError   string         `json:"retention_error,omitempty"` // an invalid combination of settings
 	Directory        string         `json:"directory"`
+	Remote           string         `json:"remote,omitempty"`    // remote.url; never credentials
+	Encrypted        bool           `json:"encrypted,omitempty"` // uploads are encrypted (remote.encrypt_to)
+	LocalOnly        []string       `json:"local_only,omitempty"`
 	LastBackupID     string         `json:"last_backup_id,omitempty"`
 	LastBackupTime   *time.Time     `json:"last_backup_time,omitempty"`
 	LastBackupStatus string         `json:"last_backup_status,omitempty"`
@@ -58,6 +62,8 @@ type statusBackup struct {
 	Missing         bool      `json:"missing,omitempty"`
 	Error           string    `json:"error,omitempty"`
 	Warnings        []string  `json:"warnings,omitempty"`
+	Upload          string    `json:"upload,omitempty"` // uploaded or failed; empty without a remote
+	UploadError     string    `json:"upload_error,omitempty"`
 }
 
 func newStatusCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -106,6 +112,14 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		LastBackupStatus: f.State.LastBackupStatus,
 		Recent:           []statusBackup{},
 	}
+	if rc := env.remoteConfig(); rc.URL != "" {
+		r.Remote, r.Encrypted = rc.URL, rc.EncryptTo != ""
+		for i := len(f.Backups) - 1; i >= 0; i-- {
+			if b := f.Backups[i]; b.Remote == state.UploadFailed && b.Pruned.IsZero() {
+				r.LocalOnly = append(r.LocalOnly, b.ID)
+			}
+		}
+	}
 	if !f.State.LastBackupTime.IsZero() {
 		t := f.State.LastBackupTime
 		r.LastBackupTime = &t
@@ -134,7 +148,8 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 			continue
 		}
 		sb := statusBackup{ID: b.ID, Tag: b.Tag, Started: b.Started, Status: b.Status, SizeBytes: b.SizeBytes,
-			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Error: b.Error, Warnings: b.Warnings}
+			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Error: b.Error, Warnings: b.Warnings,
+			Upload: b.Remote, UploadError: b.RemoteError}
 		if b.Status == state.StatusSuccess && b.Path != "" {
 			p := b.Path
 			if !filepath.IsAbs(p) {
@@ -157,6 +172,8 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		}
 	}
 	switch {
+	case f.State.LastBackupID == "" && r.Remote != "":
+		r.Next = "No backup from this host yet. Run: docker autobackup run (on a new host: docker autobackup list shows the remote's backups, docker autobackup restore latest brings one back)"
 	case f.State.LastBackupID == "":
 		r.Next = "No backup yet. Run: docker autobackup run"
 	case f.State.LastBackupStatus != state.StatusSuccess:
@@ -165,6 +182,8 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		r.Next = "Fix the retention settings: docker autobackup config"
 	case r.PruneStopped != "":
 		r.Next = "Pruning is stopped (see above): check the newest backup before old ones can go"
+	case len(r.LocalOnly) > 0:
+		r.Next = fmt.Sprintf("%d backup(s) are local only: the upload failed (see above). Fix it, then upload them: docker autobackup push", len(r.LocalOnly))
 	case !s.Enabled:
 		r.Next = "Scheduled backups are off. Turn them on: docker autobackup enable"
 	default:
@@ -189,6 +208,16 @@ func printStatus(w io.Writer, r statusReport) error {
 	if r.PruneStopped != "" {
 		fmt.Fprintf(w, "Pruning:      STOPPED: %s\n", r.PruneStopped)
 	}
+	if r.Remote != "" {
+		enc := "not encrypted"
+		if r.Encrypted {
+			enc = "encrypted with age"
+		}
+		fmt.Fprintf(w, "Remote:       %s (%s)\n", r.Remote, enc)
+		if len(r.LocalOnly) > 0 {
+			fmt.Fprintf(w, "LOCAL ONLY:   %s (upload failed; docker autobackup push)\n", strings.Join(r.LocalOnly, ", "))
+		}
+	}
 	if r.NextRun != nil {
 		fmt.Fprintf(w, "Next run:     %s\n", r.NextRun.Local().Format(time.RFC3339))
 	}
@@ -208,6 +237,9 @@ func printStatus(w io.Writer, r statusReport) error {
 			fmt.Fprintf(w, "  %-22s %-11s %-20s %10s %8.1fs %8.1fs  %s\n", b.ID, st, b.Started.Local().Format("2006-01-02 15:04:05"), humanBytes(b.SizeBytes), b.DurationSeconds, b.DowntimeSeconds, b.Tag)
 			if b.Error != "" {
 				fmt.Fprintf(w, "      error: %s\n", b.Error)
+			}
+			if b.Upload != "" {
+				fmt.Fprintf(w, "      remote: %s %s\n", b.Upload, b.UploadError)
 			}
 			for _, warn := range b.Warnings {
 				fmt.Fprintf(w, "      warning: %s\n", warn)

@@ -17,6 +17,8 @@ import (
 type verifyOptions struct {
 	all          bool
 	allowDevices bool
+	remote       bool
+	identity     string
 }
 
 func newVerifyCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -27,7 +29,13 @@ func newVerifyCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
 		Long: `Recompute every archive's SHA-256 and compare it with the manifest, then
 read each archive to the end (decompression and tar structure) and check
 that no entry would escape the volume on restore. Exit code 1 if anything
-is wrong.`,
+is wrong.
+
+With --remote the objects on the remote target are read back instead:
+each must have the size and SHA-256 its index records, and, with the
+identity for encrypted backups (--identity, remote.identity_file or
+AUTOBACKUP_IDENTITY_FILE), each archive's plaintext must match the
+manifest. Without an identity, encrypted backups get the first check only.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := archive.Latest
@@ -37,9 +45,14 @@ is wrong.`,
 			if o.all && len(args) == 1 {
 				return usageErrorf("give a backup ID or --all, not both")
 			}
+			if o.remote {
+				return runVerifyRemote(cmd.Context(), dockerCli.Out(), g, id, o)
+			}
 			return runVerify(cmd.Context(), dockerCli.Out(), g, id, o)
 		},
 	}
+	cmd.Flags().BoolVar(&o.remote, "remote", false, "Verify the copies on the remote target")
+	cmd.Flags().StringVar(&o.identity, "identity", "", "age identity file (or ssh private key) for encrypted remote backups")
 	cmd.Flags().BoolVar(&o.all, "all", false, "Verify every backup of the project")
 	cmd.Flags().BoolVar(&o.allowDevices, "allow-devices", false, "Accept device nodes in archives")
 	return cmd
@@ -131,4 +144,71 @@ func recordVerify(ctx context.Context, env *projectEnv, results map[string]strin
 		}
 		return nil
 	})
+}
+
+func runVerifyRemote(ctx context.Context, w io.Writer, g *globalOptions, id string, o verifyOptions) error {
+	env, err := loadProject(ctx, g)
+	if err != nil {
+		return err
+	}
+	if !env.hasRemote() {
+		return usageErrorf("--remote: no remote target; set one with docker autobackup config set remote.url s3://bucket/prefix")
+	}
+	t, err := env.openTarget()
+	if err != nil {
+		return err
+	}
+	ids, err := env.identities(o.identity)
+	if err != nil {
+		return err
+	}
+	var targets []string
+	switch {
+	case o.all:
+		listed, err := t.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, l := range listed {
+			targets = append(targets, l.ID)
+		}
+		if len(targets) == 0 {
+			return fmt.Errorf("no backups on %s", t.Store)
+		}
+	case id == archive.Latest:
+		latest, err := t.Latest(ctx)
+		if err != nil {
+			return err
+		}
+		targets = []string{latest}
+	default:
+		targets = []string{id}
+	}
+	bad, partial := 0, 0
+	for _, id := range targets {
+		checks, err := t.Verify(ctx, id, ids)
+		if err != nil {
+			bad++
+			fmt.Fprintf(w, "%s  BROKEN  %s\n", id, oneLine(err.Error()))
+			continue
+		}
+		if idx, err := t.Index(ctx, id); err == nil && idx.Encrypted && len(ids) == 0 {
+			partial++
+		}
+		for _, c := range checks {
+			if c.Err != nil {
+				bad++
+				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", id, c.Object, oneLine(c.Err.Error()))
+				continue
+			}
+			fmt.Fprintf(w, "%s  OK      %s\n", id, c.Object)
+		}
+	}
+	if partial > 0 {
+		fmt.Fprintf(w, "%d encrypted backup(s) were checked against their index only; give the identity to check the contents: --identity FILE\n", partial)
+	}
+	if bad > 0 {
+		return exitCodeErr{code: ExitFailed, err: errors.New(fmt.Sprint(bad, " remote object(s) failed verification; do not rely on them. Make a fresh backup: docker autobackup run"))}
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package state
 import (
 	"bytes"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -277,6 +276,3 @@ func stripTables(text []byte, names []string) []byte {
 	}
 	return out
 }
-
-// sameTable reports whether two table structs hold the same values.
-func sameTable(a, b any) bool { return reflect.DeepEqual(a, b) }

@@ -33,6 +33,7 @@ const (
 // File is the content of autobackup.toml.
 type File struct {
 	Settings Settings  `toml:"settings,omitempty"`
+	Remote   Remote    `toml:"remote,omitempty"`
 	State    Summary   `toml:"state,omitempty"`
 	Backups  []Backup  `toml:"backups,omitempty"`
 	Restores []Restore `toml:"restores,omitempty"`
@@ -68,8 +69,11 @@ type Backup struct {
 	// sound; VerifyError what the last verify that failed found, cleared
 	// by a later one that passes. Retention counts a backup with a
 	// VerifyError as unsuccessful.
-	Verified    time.Time `toml:"verified,omitempty"`
-	VerifyError string    `toml:"verify_error,omitempty"`
+	Verified     time.Time `toml:"verified,omitempty"`
+	VerifyError  string    `toml:"verify_error,omitempty"`
+	Remote       string    `toml:"remote,omitempty"`       // UploadDone or UploadFailed; empty without a remote
+	RemoteError  string    `toml:"remote_error,omitempty"` // why the upload failed
+	RemotePruned time.Time `toml:"remote_pruned,omitempty"`
 }
 
 // Restore is one [[restores]] record.
@@ -145,9 +149,12 @@ func parse(path string, data []byte) (*File, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := []string(und[0])
-		msg := fmt.Sprintf("unknown key %s; this version knows the tables [settings], [state], [[backups]], [[restores]] and [[prunes]]", und[0])
+		msg := fmt.Sprintf("unknown key %s; this version knows the tables [settings], [remote], [state], [[backups]], [[restores]] and [[prunes]]", und[0])
 		if len(k) == 2 && k[0] == "settings" {
 			msg = fmt.Sprintf("unknown setting %q; valid settings: %s", k[1], strings.Join(Keys(), ", "))
+		}
+		if len(k) == 2 && k[0] == "remote" {
+			msg = fmt.Sprintf("unknown remote setting %q; valid: %s", k[1], strings.Join(RemoteKeys(), ", "))
 		}
 		return nil, &ParseError{Path: path, Line: keyLine(data, k, -1), Key: und[0].String(), Msg: msg}
 	}
@@ -227,6 +234,7 @@ func (f *File) marshalWith(header string) ([]byte, error) {
 // Times are stored in UTC to the second.
 func (f *File) RecordBackup(b Backup) {
 	b.Started, b.Finished, b.Pruned = roundTime(b.Started), roundTime(b.Finished), roundTime(b.Pruned)
+	b.RemotePruned = roundTime(b.RemotePruned)
 	f.Backups = append(f.Backups, b)
 	switch b.Status {
 	case StatusSuccess, StatusFailed, StatusInterrupted:
@@ -290,12 +298,13 @@ func utc(t time.Time) time.Time {
 
 // normalized returns a copy of f for writing: times in UTC, history capped.
 func (f *File) normalized() *File {
-	out := &File{Settings: f.Settings, State: f.State}
+	out := &File{Settings: f.Settings, Remote: f.Remote, State: f.State}
 	out.State.LastBackupTime = utc(out.State.LastBackupTime)
 	out.State.LastSuccessTime = utc(out.State.LastSuccessTime)
 	gone := func(b Backup) bool { return !b.Pruned.IsZero() || b.Status != StatusSuccess }
 	for _, b := range capRecords(f.Backups, gone) {
 		b.Started, b.Finished, b.Pruned = utc(b.Started), utc(b.Finished), utc(b.Pruned)
+		b.RemotePruned = utc(b.RemotePruned)
 		out.Backups = append(out.Backups, b)
 	}
 	for _, r := range capRecords(f.Restores, nil) {
@@ -343,7 +352,7 @@ func capRecords[T any](recs []T, dropFirst func(T) bool) []T {
 
 // validate returns the invalid values in f, in file order.
 func (f *File) validate() []valueError {
-	errs := f.Settings.validate()
+	errs := append(f.Settings.validate(), f.Remote.validate()...)
 	bad := func(key []string, index int, format string, args ...any) {
 		errs = append(errs, valueError{key: key, index: index, msg: fmt.Sprintf(format, args...)})
 	}
@@ -373,6 +382,10 @@ func (f *File) validate() []valueError {
 		checkTime([]string{"backups", "started"}, i, b.Started)
 		checkTime([]string{"backups", "finished"}, i, b.Finished)
 		checkTime([]string{"backups", "pruned"}, i, b.Pruned)
+		checkTime([]string{"backups", "remote_pruned"}, i, b.RemotePruned)
+		if b.Remote != "" && b.Remote != UploadDone && b.Remote != UploadFailed {
+			bad([]string{"backups", "remote"}, i, "remote = %q: want %q or %q", b.Remote, UploadDone, UploadFailed)
+		}
 		checkStatus("backups", i, b.Status)
 		checkNumber("backups", "duration_seconds", i, b.DurationSeconds)
 		checkNumber("backups", "downtime_seconds", i, b.DowntimeSeconds)

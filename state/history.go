@@ -68,18 +68,20 @@ func load(path string) (f *File, settingsText []byte, legacy bool, err error) {
 		return nil, nil, false, err
 	}
 	if histText != nil {
-		if !reflect.DeepEqual(h.Settings, Settings{}) {
-			return nil, nil, false, &ParseError{Path: HistoryPath(path), Msg: "holds [settings]; settings belong in " + FileName}
+		if !reflect.DeepEqual(h.settings(), &File{}) {
+			return nil, nil, false, &ParseError{Path: HistoryPath(path), Msg: "holds settings; they belong in " + FileName}
 		}
 		// The history file wins: an interrupted move leaves the history in
 		// both, and the history file has the newer records.
-		f.State, f.Backups, f.Restores, f.Prunes = h.State, h.Backups, h.Restores, h.Prunes
+		user := f.settings()
+		*f = *h
+		f.Settings, f.Remote = user.Settings, user.Remote
 	}
 	return f, settingsText, legacy, nil
 }
 
 func hasHistory(f *File) bool {
-	return f.State != (Summary{}) || len(f.Backups)+len(f.Restores)+len(f.Prunes) > 0
+	return !reflect.DeepEqual(f.history(), &File{})
 }
 
 // Update loads both files, lets fn change the result, and writes back
@@ -112,7 +114,7 @@ func Update(path string, fn func(f *File) error) error {
 			text = stripTables(text, historyTables)
 		}
 	}
-	if !sameTable(before.Settings, f.Settings) || legacy {
+	if !reflect.DeepEqual(before.settings(), f.settings()) || legacy {
 		if err := saveSettings(path, text, before, f); err != nil {
 			return err
 		}
@@ -137,9 +139,29 @@ func (f *File) clone() *File {
 	return &c
 }
 
+// settings is the part of f that lives in the settings file: the tables
+// the user writes. Everything else is history.
+func (f *File) settings() *File {
+	return &File{Settings: f.Settings, Remote: f.Remote}
+}
+
+// settingTables names the tables of settings(), with their values, in
+// the order a new file gets them.
+func (f *File) settingTables() []struct {
+	name  string
+	value any
+} {
+	return []struct {
+		name  string
+		value any
+	}{{"settings", f.Settings}, {"remote", f.Remote}}
+}
+
 // history is f without its settings.
 func (f *File) history() *File {
-	return &File{State: f.State, Backups: f.Backups, Restores: f.Restores, Prunes: f.Prunes}
+	h := *f
+	h.Settings, h.Remote = Settings{}, Remote{}
+	return &h
 }
 
 const fileHeader = `# docker autobackup: settings of this Compose project.
@@ -175,26 +197,32 @@ func saveHistory(path string, f *File) error {
 // settings (a layout the editor does not understand), the file is written
 // from scratch instead: correct settings come before kept comments.
 func saveSettings(path string, text []byte, before, f *File) error {
-	if errs := f.Settings.validate(); len(errs) > 0 {
+	user := f.settings()
+	if errs := user.validate(); len(errs) > 0 {
 		return fmt.Errorf("save %s: %s", path, errs[0].msg)
-	}
-	want, err := tableValues(f.Settings)
-	if err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
 	}
 	var data []byte
 	if text != nil {
-		have, err := tableValues(before.Settings)
-		if err != nil {
-			return fmt.Errorf("save %s: %w", path, err)
+		data = bytes.Clone(text)
+		old, cur := before.settingTables(), f.settingTables()
+		for i := range cur {
+			have, err := tableValues(old[i].value)
+			if err != nil {
+				return fmt.Errorf("save %s: %w", path, err)
+			}
+			want, err := tableValues(cur[i].value)
+			if err != nil {
+				return fmt.Errorf("save %s: %w", path, err)
+			}
+			data = editTable(data, cur[i].name, have, want)
 		}
-		data = editTable(bytes.Clone(text), "settings", have, want)
-		if got, err := parse(path, data); err != nil || !sameTable(got.Settings, f.Settings) || hasHistory(got) {
+		if got, err := parse(path, data); err != nil || !reflect.DeepEqual(got.settings(), user) || hasHistory(got) {
 			data = nil
 		}
 	}
 	if data == nil {
-		data, err = (&File{Settings: f.Settings}).marshalWith(fileHeader)
+		var err error
+		data, err = user.marshalWith(fileHeader)
 		if err != nil {
 			return fmt.Errorf("save %s: %w", path, err)
 		}

@@ -1,0 +1,225 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+
+	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/crypt"
+	"github.com/docker-autobackup/docker-autobackup/remote"
+	"github.com/docker-autobackup/docker-autobackup/state"
+)
+
+// identityEnv names the identity file when neither --identity nor
+// remote.identity_file does.
+const identityEnv = "AUTOBACKUP_IDENTITY_FILE"
+
+// errLocalOnly marks a backup that was made but not uploaded: exit 1.
+var errLocalOnly = errors.New("the backup is local only")
+
+// remoteConfig is the project's effective [remote].
+func (e *projectEnv) remoteConfig() state.RemoteResolved {
+	return e.State.Remote.Resolve(e.ComposeRemote)
+}
+
+// hasRemote says whether a remote target is configured.
+func (e *projectEnv) hasRemote() bool { return e.remoteConfig().URL != "" }
+
+// openStore returns the configured store; nil without a remote.
+func (e *projectEnv) openStore() (remote.Store, error) {
+	rc := e.remoteConfig()
+	if rc.URL == "" {
+		return nil, nil
+	}
+	if e.store != nil {
+		return e.store, nil
+	}
+	bucket, prefix, err := remote.ParseURL(rc.URL)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	s, err := remote.NewS3(remote.S3Config{
+		Bucket: bucket, Prefix: prefix, Endpoint: rc.Endpoint, Region: rc.Region, PathStyle: rc.PathStyle,
+		AccessKeyFile: e.abs(rc.AccessKeyFile), SecretKeyFile: e.abs(rc.SecretKeyFile), SessionTokenFile: e.abs(rc.SessionTokenFile),
+	})
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return s, nil
+}
+
+// openTarget returns the project's remote target, with its recipients;
+// nil without a remote.
+func (e *projectEnv) openTarget() (*remote.Target, error) {
+	s, err := e.openStore()
+	if s == nil || err != nil {
+		return nil, err
+	}
+	rc := e.remoteConfig()
+	rs, err := crypt.ParseRecipients(rc.EncryptTo, e.Dir)
+	if err != nil {
+		return nil, usageErrorf("remote.encrypt_to: %w", err)
+	}
+	host, _ := os.Hostname()
+	if rc.Host != "" {
+		host = rc.Host
+	}
+	return &remote.Target{Store: s, Folder: remote.Folder(e.Project.Name, rc.Host), Recipients: rs, Host: host}, nil
+}
+
+func (e *projectEnv) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(e.Dir, p)
+}
+
+// identities loads the identity from --identity, remote.identity_file or
+// AUTOBACKUP_IDENTITY_FILE, in that order; none is no identities.
+func (e *projectEnv) identities(flag string) ([]age.Identity, error) {
+	path := flag
+	if path == "" {
+		path = e.abs(e.remoteConfig().IdentityFile)
+	}
+	if path == "" {
+		path = os.Getenv(identityEnv)
+	}
+	if path == "" {
+		return nil, nil
+	}
+	ids, err := crypt.LoadIdentities(path)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return ids, nil
+}
+
+// remotePreflight runs before anything is stopped: the configuration
+// parses and the bucket is reachable and writable with these credentials.
+func (e *projectEnv) remotePreflight(ctx context.Context) error {
+	t, err := e.openTarget()
+	if t == nil || err != nil {
+		return err
+	}
+	if err := t.Store.Check(ctx); err != nil {
+		return fmt.Errorf("%w; the backup would be local only, so nothing was done (fix it, or remove the remote: docker autobackup config unset remote.url)", err)
+	}
+	return nil
+}
+
+// uploadBackups is the upload step after a run (and all of push): every
+// complete local backup of the project that the remote lacks is uploaded,
+// newest first, and its record in autobackup.toml gets the outcome. With
+// no remote it does nothing. A failure leaves the local backups as they
+// are and returns an error wrapping errLocalOnly that says which backups
+// are local only and why. Lines written to w start with prefix.
+func uploadBackups(ctx context.Context, env *projectEnv, w io.Writer, prefix string, quiet bool) error {
+	t, err := env.openTarget()
+	if t == nil || err != nil {
+		return err
+	}
+	all, err := env.backups()
+	if err != nil {
+		return err
+	}
+	// Only this project's backups taken here: another host's backups of
+	// a project of the same name in a shared folder are that host's to
+	// upload.
+	var entries []archive.Entry
+	for _, e := range all {
+		if h := e.Host(); h == "" || h == archive.Hostname() {
+			entries = append(entries, e)
+		}
+	}
+	listed, err := t.List(ctx)
+	if err != nil {
+		return recordUploads(env, localIDs(env, entries), fmt.Errorf("%w: %s: %w", errLocalOnly, t.Store, err))
+	}
+	have := map[string]bool{}
+	for _, l := range listed {
+		if l.Err == nil {
+			have[l.ID] = true
+		}
+	}
+	f, err := state.Load(env.StatePath)
+	if err != nil {
+		return err
+	}
+	var todo []archive.Entry
+	for _, e := range entries {
+		if e.Manifest == nil || e.Manifest.Project != env.Project.Name || have[e.ID] {
+			continue
+		}
+		if b, ok := f.FindBackup(e.ID); ok && !b.RemotePruned.IsZero() {
+			continue // remote retention deleted it there on purpose
+		}
+		todo = append(todo, e)
+	}
+	if len(todo) > 0 && len(t.Recipients) == 0 {
+		fmt.Fprintf(w, "%sWARNING uploads to %s are not encrypted; manifests hold volume driver options (passwords of CIFS volumes, for example). Encrypt them: docker autobackup config set remote.encrypt_to AGE-PUBLIC-KEY\n", prefix, t.Store)
+	}
+	var done []string
+	for i, e := range todo {
+		idx, err := t.Upload(ctx, e.Path, e.Manifest)
+		if err != nil {
+			var rest []string
+			for _, r := range todo[i:] {
+				rest = append(rest, r.ID)
+			}
+			_ = recordUploads(env, done, nil)
+			return recordUploads(env, rest, fmt.Errorf("%w: %s not uploaded to %s: %w", errLocalOnly, strings.Join(rest, ", "), t.Store, err))
+		}
+		done = append(done, e.ID)
+		if !quiet {
+			enc := ""
+			if idx.Encrypted {
+				enc = ", encrypted"
+			}
+			fmt.Fprintf(w, "%suploaded %s to %s (%s%s)\n", prefix, e.ID, t.Store, humanBytes(idx.SizeBytes), enc)
+		}
+	}
+	return recordUploads(env, done, nil)
+}
+
+func localIDs(env *projectEnv, entries []archive.Entry) []string {
+	var ids []string
+	for _, e := range entries {
+		if e.Manifest != nil && e.Manifest.Project == env.Project.Name {
+			ids = append(ids, e.ID)
+		}
+	}
+	return ids
+}
+
+// recordUploads marks ids uploaded (upErr nil) or failed, and returns
+// upErr joined with any error writing the state file.
+func recordUploads(env *projectEnv, ids []string, upErr error) error {
+	if len(ids) == 0 {
+		return upErr
+	}
+	status, msg := state.UploadDone, ""
+	if upErr != nil {
+		status, msg = state.UploadFailed, oneLine(upErr.Error())
+	}
+	err := state.Update(env.StatePath, func(f *state.File) error {
+		for _, id := range ids {
+			if b, ok := f.FindBackup(id); ok && (upErr == nil || b.Remote != state.UploadDone) {
+				f.RecordUpload(id, status, msg)
+			}
+		}
+		return nil
+	})
+	return errors.Join(upErr, err)
+}
+
+// localOnlyError is what run and push return when an upload failed.
+func localOnlyError(err error) error {
+	return exitCodeErr{code: ExitFailed, err: fmt.Errorf("%w\nThe backup is safe on this host. The next run uploads it, or now: docker autobackup push", err)}
+}
