@@ -38,7 +38,8 @@ type Event struct {
 	Volumes    int
 	Error      string   // one line; empty on success
 	Down       []string // services that did not come back
-	ComposeCmd string   // the command that brings them back, e.g. "cd DIR && docker compose up -d --wait"
+	ComposeCmd string   // the command that brings them back, e.g. "docker compose --project-directory DIR up -d --wait"
+	Retry      int      // earlier attempts to deliver this event that failed; 0 for a fresh one
 }
 
 // Failed reports whether the event is a failure of any kind.
@@ -64,6 +65,9 @@ func (e Event) Text() string {
 			fmt.Fprintf(&b, "Bring them back: %s\n", e.ComposeCmd)
 		}
 		b.WriteString("\n")
+	}
+	if e.Retry > 0 {
+		fmt.Fprintf(&b, "(Sent late: %d earlier attempt(s) to deliver this failed.)\n\n", e.Retry)
 	}
 	fmt.Fprintf(&b, "Project:  %s (%s)\n", e.Project, e.ProjectDir)
 	fmt.Fprintf(&b, "Host:     %s\n", e.Host)

@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/notify"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -22,20 +24,26 @@ type statusOptions struct {
 
 // statusReport is what `status` shows; `--format json` prints it as is.
 type statusReport struct {
-	Project          string         `json:"project"`
-	ProjectDir       string         `json:"project_dir"`
-	StateFile        string         `json:"state_file"`
-	Enabled          bool           `json:"enabled"`
-	Schedule         string         `json:"schedule"`
-	NextRun          *time.Time     `json:"next_run,omitempty"`
-	RetentionDays    int            `json:"retention_days"`
-	Directory        string         `json:"directory"`
-	LastBackupID     string         `json:"last_backup_id,omitempty"`
-	LastBackupTime   *time.Time     `json:"last_backup_time,omitempty"`
-	LastBackupStatus string         `json:"last_backup_status,omitempty"`
-	LastSuccessTime  *time.Time     `json:"last_success_time,omitempty"`
-	Recent           []statusBackup `json:"recent"`
-	Next             string         `json:"next_step"`
+	Project          string           `json:"project"`
+	ProjectDir       string           `json:"project_dir"`
+	StateFile        string           `json:"state_file"`
+	Enabled          bool             `json:"enabled"`
+	Schedule         string           `json:"schedule"`
+	NextRun          *time.Time       `json:"next_run,omitempty"`
+	RetentionDays    int              `json:"retention_days"`
+	Directory        string           `json:"directory"`
+	LastBackupID     string           `json:"last_backup_id,omitempty"`
+	LastBackupTime   *time.Time       `json:"last_backup_time,omitempty"`
+	LastBackupStatus string           `json:"last_backup_status,omitempty"`
+	LastSuccessTime  *time.Time       `json:"last_success_time,omitempty"`
+	Recent           []statusBackup   `json:"recent"`
+	ServicesDown     []string         `json:"services_down,omitempty"`
+	ServicesDownBy   string           `json:"services_down_by,omitempty"`
+	Notify           []string         `json:"notify,omitempty"` // redacted
+	PingURL          string           `json:"ping_url,omitempty"`
+	MetricsFile      string           `json:"metrics_file,omitempty"`
+	FailedDeliveries []state.Delivery `json:"failed_deliveries,omitempty"`
+	Next             string           `json:"next_step"`
 }
 
 type statusBackup struct {
@@ -104,6 +112,15 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		t := f.State.LastSuccessTime
 		r.LastSuccessTime = &t
 	}
+	r.ServicesDown, r.ServicesDownBy = f.Monitor.ServicesDown, f.Monitor.ServicesDownBy
+	for _, u := range s.Notify {
+		r.Notify = append(r.Notify, notify.Redact(u))
+	}
+	if s.PingURL != "" {
+		r.PingURL = notify.Redact(s.PingURL)
+	}
+	r.MetricsFile = s.MetricsPath(env.Dir)
+	r.FailedDeliveries = f.Monitor.Pending
 	if s.Enabled {
 		if runs, err := state.NextRuns(s.Schedule, now, 1); err == nil && len(runs) == 1 {
 			r.NextRun = &runs[0]
@@ -128,6 +145,8 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		r.Recent = append(r.Recent, sb)
 	}
 	switch {
+	case len(r.ServicesDown) > 0:
+		r.Next = "Services are NOT running since " + r.ServicesDownBy + ": " + strings.Join(r.ServicesDown, ", ") + ". Bring them back: " + upCommand(env)
 	case f.State.LastBackupID == "":
 		r.Next = "No backup yet. Run: docker autobackup run"
 	case f.State.LastBackupStatus != state.StatusSuccess:
@@ -168,6 +187,28 @@ func printStatus(w io.Writer, r statusReport) error {
 				fmt.Fprintf(w, "      error: %s\n", b.Error)
 			}
 		}
+	}
+	if len(r.Notify) > 0 || r.PingURL != "" || r.MetricsFile != "" {
+		var parts []string
+		if len(r.Notify) > 0 {
+			parts = append(parts, "notify "+strings.Join(r.Notify, ", "))
+		}
+		if r.PingURL != "" {
+			parts = append(parts, "ping "+r.PingURL)
+		}
+		if r.MetricsFile != "" {
+			parts = append(parts, "metrics "+r.MetricsFile)
+		}
+		fmt.Fprintf(w, "Monitoring:   %s\n", strings.Join(parts, "; "))
+	}
+	if len(r.FailedDeliveries) > 0 {
+		fmt.Fprintln(w, "Failed deliveries (retried at the next run):")
+		for _, d := range r.FailedDeliveries {
+			fmt.Fprintf(w, "  %-8s %s  %s  %d attempt(s): %s\n", d.Kind, d.Target, d.Time.Local().Format(time.RFC3339), d.Attempts, d.Error)
+		}
+	}
+	if len(r.ServicesDown) > 0 {
+		fmt.Fprintf(w, "!!! SERVICES NOT RUNNING: %s (since %s) !!!\n", strings.Join(r.ServicesDown, ", "), r.ServicesDownBy)
 	}
 	_, err := fmt.Fprintf(w, "Next step:    %s\n", r.Next)
 	return err

@@ -28,12 +28,12 @@ type Monitor struct {
 
 // Delivery is one failed delivery of a run's outcome.
 type Delivery struct {
-	Kind     string    `toml:"kind"`   // DeliveryNotify, DeliveryPing or DeliveryMetrics
-	Target   string    `toml:"target"` // the URL, redacted, or the metrics file
-	Event    string    `toml:"event"`  // the backup or restore ID the delivery was about
-	Time     time.Time `toml:"time"`   // of the latest failed attempt
-	Attempts int       `toml:"attempts"`
-	Error    string    `toml:"error"` // redacted
+	Kind     string    `toml:"kind" json:"kind"`     // DeliveryNotify, DeliveryPing or DeliveryMetrics
+	Target   string    `toml:"target" json:"target"` // the URL, redacted, or the metrics file
+	Event    string    `toml:"event" json:"event"`   // the backup or restore ID the delivery was about
+	Time     time.Time `toml:"time" json:"time"`     // of the latest failed attempt
+	Attempts int       `toml:"attempts" json:"attempts"`
+	Error    string    `toml:"error" json:"error"` // redacted
 }
 
 // SetServicesDown records that services did not come back after the run
