@@ -92,8 +92,13 @@ func secretsOf(raw string) []string {
 			}
 		}
 	}
-	for _, seg := range strings.Split(u.Path, "/") {
-		if tokenLike.MatchString(seg) && strings.ContainsAny(seg, "0123456789") {
+	segs := strings.Split(u.Path, "/")
+	for i, seg := range segs {
+		switch {
+		case tokenLike.MatchString(seg) && strings.ContainsAny(seg, "0123456789"):
+			out = append(out, seg)
+		case i > 0 && segs[i-1] == "push" && seg != "":
+			// An Uptime Kuma push token, short as it may be.
 			out = append(out, seg)
 		}
 	}

@@ -265,4 +265,3 @@ func readLaunchAgent(path string) (launchAgent, error) {
 	}
 	return a, nil
 }
-
