@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,9 +74,31 @@ type outcome struct {
 	downtime    time.Duration
 	sizeBytes   int64
 	volumes     int
+	stopped     []string // services the run stopped (and so found running)
 	err         error
 	interrupted bool
 	output      string
+}
+
+// updateServicesDown records which services are down after the run: those
+// it could not bring back, and those down before that it did not find
+// running (a service the run stopped was up again by then).
+func updateServicesDown(f *state.File, o outcome, down []string) {
+	still := slices.Clone(down)
+	for _, s := range f.Monitor.ServicesDown {
+		if !slices.Contains(o.stopped, s) && !slices.Contains(still, s) {
+			still = append(still, s)
+		}
+	}
+	slices.Sort(still)
+	switch {
+	case len(down) > 0:
+		f.SetServicesDown(o.id, o.finished, still)
+	case len(still) == 0:
+		f.SetServicesDown("", time.Time{}, nil)
+	default:
+		f.Monitor.ServicesDown = still
+	}
 }
 
 // pingStart tells ping_url that a backup starts. Bounded by notify_timeout;
@@ -95,6 +118,7 @@ func reportBackup(ctx context.Context, env *projectEnv, res *backup.Result, runE
 	o := outcome{kind: notify.KindBackup, err: runErr, interrupted: interrupted}
 	if res != nil {
 		o.id, o.started, o.finished, o.downtime, o.sizeBytes, o.volumes = res.ID, res.Started, res.Finished, res.Downtime, res.SizeBytes, len(res.Volumes)
+		o.stopped = res.Stopped
 	}
 	if out != nil {
 		o.output = out.String()
@@ -108,7 +132,7 @@ func reportRestore(ctx context.Context, env *projectEnv, rec state.Restore, res 
 	o := outcome{kind: notify.KindRestore, id: rec.BackupID, started: rec.Started, finished: rec.Finished,
 		volumes: len(rec.Volumes), err: runErr, interrupted: rec.Status == state.StatusInterrupted}
 	if res != nil {
-		o.downtime = res.Downtime
+		o.downtime, o.stopped = res.Downtime, res.Stopped
 	}
 	deliver(ctx, env, o, warn)
 }
@@ -129,7 +153,7 @@ func deliver(ctx context.Context, env *projectEnv, o outcome, warn func(string))
 	err := state.Update(env.StatePath, func(file *state.File) error {
 		// A run that stopped nothing learnt nothing about the services.
 		if !errors.Is(o.err, backup.ErrPreflight) {
-			file.SetServicesDown(o.id, o.finished, ev.Down)
+			updateServicesDown(file, o, ev.Down)
 		}
 		f = file
 		return nil
