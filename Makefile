@@ -17,11 +17,14 @@ CLI_PLUGINS      := $(DOCKER_CONFIG)/cli-plugins
 AUTOBACKUP_CACHE ?= $(HOME)/.cache/autobackup
 # Where scripts/build-compose.sh puts Compose v2 (it honours AUTOBACKUP_CACHE).
 COMPOSE_BIN      := $(AUTOBACKUP_CACHE)/docker-compose
+# Where scripts/build-mailpit.sh puts mailpit, the SMTP server of the
+# notification tests.
+MAILPIT_BIN      := $(AUTOBACKUP_CACHE)/mailpit
 EXAMPLE_DIR      := examples/shop
 
 export AUTOBACKUP_CACHE
 
-.PHONY: help build install compose images example example-down test vet bench clean
+.PHONY: help build install compose mailpit images example example-down test vet bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,6 +50,9 @@ install: build ## install the plugin (and Compose v2 if docker lacks it) into $D
 compose: ## build Compose v2 into $AUTOBACKUP_CACHE (~/.cache/autobackup), cached
 	scripts/build-compose.sh >/dev/null
 
+mailpit: ## build mailpit (SMTP server for the notification tests) into $AUTOBACKUP_CACHE, cached
+	scripts/build-mailpit.sh >/dev/null
+
 images: ## build the test and example images locally (no registry)
 	scripts/build-images.sh
 
@@ -62,9 +68,10 @@ example-down: ## stop examples/shop and remove its containers and volume
 
 # The e2e tests install the freshly built plugin and $(COMPOSE_BIN) into a
 # temporary DOCKER_CONFIG of their own: nothing here touches yours. With
-# CI=true, a missing engine or Compose fails the run instead of skipping.
-test: compose images ## run all tests, end-to-end included
-	AUTOBACKUP_COMPOSE="$(COMPOSE_BIN)" CI="$${CI:-}" $(GO) test -count=1 -timeout 40m ./...
+# CI=true, a missing engine, Compose or mailpit fails the run instead of
+# skipping.
+test: compose mailpit images ## run all tests, end-to-end included
+	AUTOBACKUP_COMPOSE="$(COMPOSE_BIN)" AUTOBACKUP_MAILPIT="$(MAILPIT_BIN)" CI="$${CI:-}" $(GO) test -count=1 -timeout 40m ./...
 
 vet: ## go vet and gofmt
 	$(GO) vet ./...

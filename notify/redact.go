@@ -75,15 +75,18 @@ func secretsOf(raw string) []string {
 	}
 	var out []string
 	if u.User != nil {
-		if n := u.User.Username(); n != "" {
+		// A user name next to a password is an account name (smtp://user:pass@);
+		// alone, it is the token (discord://TOKEN@id, telegram://TOKEN@telegram).
+		p, hasPass := u.User.Password()
+		if n := u.User.Username(); n != "" && (!hasPass || p == "" || looksLikeToken(n)) {
 			out = append(out, n)
 		}
-		if p, ok := u.User.Password(); ok && p != "" {
+		if hasPass && p != "" {
 			out = append(out, p)
 		}
 	}
 	for k, vs := range u.Query() {
-		if !strings.HasPrefix(k, "@") && !secretQueryKeys.MatchString(k) {
+		if !strings.HasPrefix(k, "@") && (!secretQueryKeys.MatchString(k) || strings.EqualFold(k, "auth")) {
 			continue
 		}
 		for _, v := range vs {
@@ -95,7 +98,7 @@ func secretsOf(raw string) []string {
 	segs := strings.Split(u.Path, "/")
 	for i, seg := range segs {
 		switch {
-		case tokenLike.MatchString(seg) && strings.ContainsAny(seg, "0123456789"):
+		case looksLikeToken(seg):
 			out = append(out, seg)
 		case i > 0 && segs[i-1] == "push" && seg != "":
 			// An Uptime Kuma push token, short as it may be.
@@ -104,8 +107,12 @@ func secretsOf(raw string) []string {
 	}
 	// Services such as telegram://TOKEN@telegram or discord://TOKEN@ID
 	// keep the credential in the host part when there is no user info.
-	if u.User == nil && tokenLike.MatchString(u.Hostname()) && strings.ContainsAny(u.Hostname(), "0123456789") && !strings.Contains(u.Hostname(), ".") {
+	if u.User == nil && looksLikeToken(u.Hostname()) && !strings.Contains(u.Hostname(), ".") {
 		out = append(out, u.Hostname())
 	}
 	return out
+}
+
+func looksLikeToken(s string) bool {
+	return tokenLike.MatchString(s) && strings.ContainsAny(s, "0123456789")
 }

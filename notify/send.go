@@ -93,7 +93,12 @@ func sendOne(u string, e Event, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	params := types.Params(e.Params())
+	// Only generic webhooks take fields of their own (they post them as
+	// JSON); other services refuse parameters they do not know.
+	params := types.Params{types.TitleKey: e.Title()}
+	if scheme, _, _ := strings.Cut(u, "://"); strings.HasPrefix(strings.ToLower(scheme), "generic") {
+		params = types.Params(e.Params())
+	}
 	for _, err := range r.Send(e.Text(), &params) {
 		if err != nil {
 			return err
