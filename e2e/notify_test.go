@@ -431,7 +431,7 @@ func TestNotify(t *testing.T) {
 		st := p.Autobackup(t, "status", "--format", "json")
 		var s struct {
 			FailedDeliveries []struct{ Kind, Target, Error string } `json:"failed_deliveries"`
-			LastBackupStatus string                                `json:"last_backup_status"`
+			LastBackupStatus string                                 `json:"last_backup_status"`
 		}
 		if err := json.Unmarshal([]byte(st.Stdout), &s); err != nil {
 			t.Fatalf("status json: %v\n%s", err, st.Stdout)
