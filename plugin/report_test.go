@@ -325,3 +325,48 @@ func checkMetrics(t *testing.T, path, project string, want map[string]float64) {
 		}
 	}
 }
+
+func TestReportRestore(t *testing.T) {
+	rcv := newReceiver(t)
+	g, _ := monitoredProject(t, rcv, "failure")
+	ctx := context.Background()
+	env, err := loadProject(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warn := func(s string) { t.Errorf("warning: %s", s) }
+	t0 := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	restart := &compose.RestartError{Failed: map[string]error{"db": errors.New("unhealthy")}}
+	rec := state.Restore{ID: "20261201-020500-rrrr", BackupID: "20261201-020000-aaaa", Started: t0, Finished: t0.Add(time.Minute), Volumes: []string{"shop_dbdata"}, Status: state.StatusFailed, Error: restart.Error()}
+	reportRestore(ctx, env, rec, &backup.RestoreResult{Stopped: []string{"db"}, Downtime: time.Second}, restart, warn)
+	var payload map[string]string
+	for _, r := range rcv.take() {
+		if r.Path == "/hook/"+hookToken {
+			if err := json.Unmarshal([]byte(r.Body), &payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if strings.HasPrefix(r.Path, "/ping/") {
+			t.Errorf("a restore pinged the backup check: %+v", r)
+		}
+	}
+	if payload["kind"] != "restore" || payload["status"] != "services_down" || payload["services_down"] != "db" || !strings.Contains(payload["title"], "URGENT") {
+		t.Errorf("restore notification %v; want an urgent services_down restore", payload)
+	}
+	f, _ := state.Load(env.StatePath)
+	if strings.Join(f.Monitor.ServicesDown, ",") != "db" {
+		t.Errorf("services down %v, want db", f.Monitor.ServicesDown)
+	}
+
+	// A good restore that started db again: no notification (failure only),
+	// and db is no longer recorded as down.
+	rec.Status, rec.Error = state.StatusSuccess, ""
+	reportRestore(ctx, env, rec, &backup.RestoreResult{Stopped: []string{"db"}}, nil, warn)
+	if got := rcv.take(); len(got) != 0 {
+		t.Errorf("a successful restore notified with notify_on = failure: %+v", got)
+	}
+	f, _ = state.Load(env.StatePath)
+	if len(f.Monitor.ServicesDown) != 0 {
+		t.Errorf("services down %v after a good restore, want none", f.Monitor.ServicesDown)
+	}
+}
