@@ -97,7 +97,7 @@ func TestMonitorRecords(t *testing.T) {
 		t.Errorf("after clearing the ping: %+v", f.Monitor.Pending)
 	}
 	for i := range 2 * maxPending {
-		f.RecordDelivery(Delivery{Kind: DeliveryNotify, Target: "ntfy://x", Event: string(rune('a' + i%26)) + strings.Repeat("x", i)})
+		f.RecordDelivery(Delivery{Kind: DeliveryNotify, Target: "ntfy://x", Event: string(rune('a'+i%26)) + strings.Repeat("x", i)})
 	}
 	if len(f.Monitor.Pending) != maxPending {
 		t.Errorf("%d pending records, want at most %d", len(f.Monitor.Pending), maxPending)
