@@ -196,6 +196,7 @@ func daemonBackup(ctx context.Context, dockerCli command.Cli, dir string, sel co
 	eng, err := newEngine(ctx, dockerCli)
 	if err != nil {
 		log.Error("backup not started", "project", dir, "err", err)
+		reportNotStarted(ctx, env, err, func(msg string) { log.Warn(msg, "project", dir) })
 		return err
 	}
 	lock, err := state.Acquire(ctx, env.Dir, 0, "daemon")

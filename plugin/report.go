@@ -126,6 +126,15 @@ func reportBackup(ctx context.Context, env *projectEnv, res *backup.Result, runE
 	deliver(ctx, env, o, warn)
 }
 
+// reportNotStarted reports a scheduled backup that could not even start
+// (the engine does not answer): nothing is recorded in the history, but
+// the notification and the failure ping go out, so that a backup that
+// silently stopped happening is not silent.
+func reportNotStarted(ctx context.Context, env *projectEnv, err error, warn func(string)) {
+	now := time.Now().UTC()
+	deliver(ctx, env, outcome{kind: notify.KindBackup, started: now, finished: now, err: fmt.Errorf("%w (%w)", err, backup.ErrPreflight)}, warn)
+}
+
 // reportRestore reports a finished restore: notifications when it failed
 // (or always, with notify_on = always) and the services-down record.
 func reportRestore(ctx context.Context, env *projectEnv, rec state.Restore, res *backup.RestoreResult, runErr error, warn func(string)) {

@@ -370,3 +370,26 @@ func TestReportRestore(t *testing.T) {
 		t.Errorf("services down %v after a good restore, want none", f.Monitor.ServicesDown)
 	}
 }
+
+func TestReportNotStarted(t *testing.T) {
+	rcv := newReceiver(t)
+	g, _ := monitoredProject(t, rcv, "failure")
+	ctx := context.Background()
+	env, err := loadProject(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reportNotStarted(ctx, env, errors.New("cannot reach the Docker engine: connection refused"), func(s string) { t.Errorf("warning: %s", s) })
+	var hook, fail bool
+	for _, r := range rcv.take() {
+		switch r.Path {
+		case "/hook/" + hookToken:
+			hook = strings.Contains(r.Body, `"status":"failed"`) && strings.Contains(r.Body, "cannot reach the Docker engine")
+		case "/ping/" + pingToken + "/fail":
+			fail = strings.Contains(r.Body, "cannot reach the Docker engine")
+		}
+	}
+	if !hook || !fail {
+		t.Errorf("a backup that could not start: notification %v, /fail ping %v; want both", hook, fail)
+	}
+}

@@ -98,6 +98,9 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	}
 	eng, err := newEngine(ctx, dockerCli)
 	if err != nil {
+		if !o.dryRun && (!o.ifEnabled || env.Settings.Enabled) {
+			reportNotStarted(ctx, env, err, func(msg string) { fmt.Fprintln(stderr, "autobackup: warning: "+msg) })
+		}
 		return err
 	}
 	if o.dryRun {
