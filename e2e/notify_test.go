@@ -408,6 +408,35 @@ func TestNotify(t *testing.T) {
 		}
 	})
 
+	t.Run("daemon", func(t *testing.T) {
+		hook := newHookReceiver(t, false)
+		p := NewProject(t)
+		monitoring(t, p, nil, hook, "enabled = true\nschedule = \"@every 2s\"\nnotify_on = \"always\"\n")
+		p.Compose(t, "up", "-d", "--wait")
+		d := startDaemon(t, p, "--poll", "500ms")
+		var ok bool
+		for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline) && !ok; time.Sleep(200 * time.Millisecond) {
+			_, start := hook.find("/ping/" + pingUUID + "/start")
+			_, done := hook.find("/ping/" + pingUUID)
+			_, sent := hook.find("/hook/" + hookToken)
+			ok = start && done && sent
+		}
+		if !ok {
+			t.Fatalf("the daemon's run did not ping /start and success and notify: %+v", hook.requests())
+		}
+		// A live daemon counts as what runs the schedule.
+		if c := p.Autobackup(t, "check"); c.Code != 0 {
+			t.Errorf("check while the daemon serves the project: %v", c)
+		}
+		if code := d.stop(t, time.Minute); code != 0 {
+			t.Errorf("daemon exit %d", code)
+		}
+		noSecrets(t, "daemon log", d.stderr.String())
+		if c := p.Autobackup(t, "check"); c.Code != 1 || !strings.Contains(c.Stdout, "nothing runs the schedule") {
+			t.Errorf("check once the daemon is gone: %v; want a WARNING that nothing runs the schedule", c)
+		}
+	})
+
 	t.Run("hanging", func(t *testing.T) {
 		hook := newHookReceiver(t, true)
 		p := NewProject(t)
