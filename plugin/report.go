@@ -253,18 +253,29 @@ func recordDeliveries(env *projectEnv, event string, ds []delivery, warn func(st
 	}
 	red := notify.NewRedactor(append(append([]string{}, env.Settings.Notify...), env.Settings.PingURL)...)
 	now := time.Now()
+	targets := map[string]bool{env.Settings.MetricsPath(env.Dir): true, notify.Redact(env.Settings.PingURL): true}
+	for _, u := range env.Settings.Notify {
+		targets[notify.Redact(u)] = true
+	}
 	err := state.Update(env.StatePath, func(f *state.File) error {
 		for _, d := range ds {
-			if d.err == nil {
-				f.ClearDelivery(d.kind, d.target)
-				continue
-			}
 			ev := d.event
 			if ev == "" {
 				ev = event
 			}
+			if d.err == nil {
+				// A notification is about its run; a ping or a metrics
+				// write supersedes the failed ones before it.
+				if d.kind != state.DeliveryNotify {
+					ev = ""
+				}
+				f.ClearDelivery(d.kind, d.target, ev)
+				continue
+			}
 			f.RecordDelivery(state.Delivery{Kind: d.kind, Target: d.target, Event: ev, Time: now, Error: red.Scrub(oneLine(d.err.Error()))})
 		}
+		// Failures towards targets no longer configured are moot.
+		f.KeepDeliveries(func(p state.Delivery) bool { return targets[p.Target] })
 		return nil
 	})
 	for _, d := range ds {

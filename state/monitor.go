@@ -68,11 +68,12 @@ func (f *File) RecordDelivery(d Delivery) {
 	}
 }
 
-// ClearDelivery removes the pending deliveries of kind to target (all
-// events): a delivery that went through supersedes older failures.
-func (f *File) ClearDelivery(kind, target string) {
+// ClearDelivery removes the pending deliveries of kind to target about
+// event, or about any event when event is "" (a ping that went through
+// supersedes the failed ones before it).
+func (f *File) ClearDelivery(kind, target, event string) {
 	f.Monitor.Pending = slices.DeleteFunc(f.Monitor.Pending, func(p Delivery) bool {
-		return p.Kind == kind && p.Target == target
+		return p.Kind == kind && p.Target == target && (event == "" || p.Event == event)
 	})
 	if len(f.Monitor.Pending) == 0 {
 		f.Monitor.Pending = nil
@@ -100,4 +101,13 @@ func (m Monitor) normalized() Monitor {
 		m.Pending[i].Time = utc(m.Pending[i].Time)
 	}
 	return m
+}
+
+// KeepDeliveries drops the pending deliveries for which keep is false,
+// such as those to targets no longer configured.
+func (f *File) KeepDeliveries(keep func(Delivery) bool) {
+	f.Monitor.Pending = slices.DeleteFunc(f.Monitor.Pending, func(p Delivery) bool { return !keep(p) })
+	if len(f.Monitor.Pending) == 0 {
+		f.Monitor.Pending = nil
+	}
 }

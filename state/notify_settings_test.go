@@ -92,9 +92,17 @@ func TestMonitorRecords(t *testing.T) {
 		t.Errorf("pending %+v, want one record with 2 attempts", f.Monitor.Pending)
 	}
 	f.RecordDelivery(Delivery{Kind: DeliveryNotify, Target: "ntfy://x", Event: "a"})
-	f.ClearDelivery(DeliveryPing, "https://hc/***")
+	f.ClearDelivery(DeliveryPing, "https://hc/***", "")
 	if len(f.Monitor.Pending) != 1 || f.Monitor.Pending[0].Kind != DeliveryNotify {
 		t.Errorf("after clearing the ping: %+v", f.Monitor.Pending)
+	}
+	f.ClearDelivery(DeliveryNotify, "ntfy://x", "b")
+	if len(f.Monitor.Pending) != 1 {
+		t.Errorf("clearing another event's notification removed %+v", f.Monitor.Pending)
+	}
+	f.KeepDeliveries(func(d Delivery) bool { return d.Target != "ntfy://x" })
+	if f.Monitor.Pending != nil {
+		t.Errorf("KeepDeliveries left %+v", f.Monitor.Pending)
 	}
 	for i := range 2 * maxPending {
 		f.RecordDelivery(Delivery{Kind: DeliveryNotify, Target: "ntfy://x", Event: string(rune('a'+i%26)) + strings.Repeat("x", i)})

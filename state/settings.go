@@ -473,7 +473,7 @@ func (s *Settings) validate() []valueError {
 		if _, err := sp.parse(formatValue(v), ""); err != nil {
 			errs = append(errs, valueError{
 				key: []string{"settings", sp.name},
-				msg: fmt.Sprintf("%s = %s: %v; example: %s = %s", sp.name, sp.redact(tomlLiteral(v)), err, sp.name, sp.exampleLiteral()),
+				msg: fmt.Sprintf("%s = %s: %v; example: %s = %s", sp.name, sp.redactIn(formatValue(v), tomlLiteral(v)), err, sp.name, sp.exampleLiteral()),
 			})
 		}
 	}
@@ -666,11 +666,14 @@ func resolveDir(dir, projectDir string) string {
 }
 
 // redact masks the credentials in a value of a secret key.
-func (sp keySpec) redact(v string) string {
+func (sp keySpec) redact(v string) string { return sp.redactIn(v, v) }
+
+// redactIn masks the credentials of value v (as Set takes it) in text.
+func (sp keySpec) redactIn(v, text string) string {
 	if !sp.secret {
-		return v
+		return text
 	}
-	return notify.NewRedactor(SplitURLs(v)...).Scrub(v)
+	return notify.NewRedactor(SplitURLs(v)...).Scrub(text)
 }
 
 func (sp keySpec) isList() bool {
