@@ -400,6 +400,51 @@ func TestNotify(t *testing.T) {
 		}
 	})
 
+	t.Run("failed", func(t *testing.T) {
+		mp := startMailpit(t)
+		hook := newHookReceiver(t, false)
+		p := NewProject(t)
+		monitoring(t, p, mp, hook, "")
+		p.Compose(t, "up", "-d", "--wait")
+		if r := p.Autobackup(t, "run"); r.Code != 0 {
+			t.Fatalf("first run: %v", r)
+		}
+		if got := mp.messages(t); len(got) != 0 {
+			t.Errorf("a success sent mail with notify_on = failure: %+v", got)
+		}
+		// The next run cannot write its backup: the directory is a file.
+		writeFile(t, filepath.Join(p.Dir, "blocked"), "not a directory\n")
+		toml := filepath.Join(p.Dir, "autobackup.toml")
+		data, err := os.ReadFile(toml)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, toml, strings.Replace(string(data), "\n[settings]\n", "\n[settings]\ndirectory = \"blocked\"\n", 1))
+		r := p.Autobackup(t, "run")
+		if r.Code != 1 {
+			t.Fatalf("run into a file: %v; want exit 1", r)
+		}
+		wantAllUp(t, p, "db", "app")
+		var got []mail
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if got = mp.messages(t); len(got) > 0 {
+				break
+			}
+		}
+		if len(got) != 1 || !strings.Contains(got[0].Subject, "backup failed") || !strings.Contains(got[0].Text, "Error:") || !strings.Contains(got[0].Text, "blocked") {
+			t.Errorf("mailpit got %+v; want one failure mail with the error", got)
+		}
+		if _, ok := hook.find("/ping/" + pingUUID + "/fail"); !ok {
+			t.Errorf("no /fail ping: %+v", hook.requests())
+		}
+		// The first backup is still fresh: WARNING, not CRITICAL.
+		c := p.Autobackup(t, "check")
+		if c.Code != 1 || !strings.HasPrefix(c.Stdout, "AUTOBACKUP WARNING - "+p.Name+": last run ") || !strings.Contains(c.Stdout, "failed") {
+			t.Errorf("check after a failed run: %v; want a WARNING", c)
+		}
+		noSecrets(t, "run and check", r.String()+c.String())
+	})
+
 	t.Run("never-run", func(t *testing.T) {
 		p := NewProject(t)
 		c := p.Autobackup(t, "check")
