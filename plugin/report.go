@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -63,6 +64,12 @@ func (o *runOutput) tee(r progress.Reporter) progress.Reporter {
 			r.Report(e)
 		}
 	})
+}
+
+// warnTo returns a warn function for report's callers that print: one
+// "autobackup: warning:" line on w each.
+func warnTo(w io.Writer) func(string) {
+	return func(msg string) { fmt.Fprintln(w, "autobackup: warning: "+msg) }
 }
 
 // outcome is what a finished backup or restore reports.

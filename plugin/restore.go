@@ -128,7 +128,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	if err := state.Update(env.StatePath, func(f *state.File) error { f.RecordRestore(rec); return nil }); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	reportRestore(ctx, env, rec, res, runErr, func(msg string) { fmt.Fprintln(stderr, "autobackup: warning: "+msg) })
+	reportRestore(ctx, env, rec, res, runErr, warnTo(stderr))
 	if runErr != nil {
 		return runErr
 	}

@@ -99,7 +99,7 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	eng, err := newEngine(ctx, dockerCli)
 	if err != nil {
 		if !o.dryRun && (!o.ifEnabled || env.Settings.Enabled) {
-			reportNotStarted(ctx, env, err, func(msg string) { fmt.Fprintln(stderr, "autobackup: warning: "+msg) })
+			reportNotStarted(ctx, env, err, warnTo(stderr))
 		}
 		return err
 	}
@@ -136,7 +136,7 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 		fmt.Fprintf(stderr, "autobackup: backing up project %s into %s\n", env.Project.Name, env.relPath(env.BackupDir))
 	}
 	out := newRunOutput()
-	warn := func(msg string) { fmt.Fprintln(stderr, "autobackup: warning: "+msg) }
+	warn := warnTo(stderr)
 	pingStart(ctx, env, warn)
 	res, runErr := backup.Run(ctx, eng, env.backupOptions(eng, o.tag, out.tee(pr)))
 	if runErr != nil && ctx.Err() != nil {
