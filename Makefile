@@ -19,11 +19,14 @@ AUTOBACKUP_CACHE ?= $(HOME)/.cache/autobackup
 COMPOSE_BIN      := $(AUTOBACKUP_CACHE)/docker-compose
 # Where scripts/build-versitygw.sh puts the S3 server the remote tests use.
 VERSITYGW_BIN    := $(AUTOBACKUP_CACHE)/versitygw
+# Where scripts/build-mailpit.sh puts mailpit, the SMTP server of the
+# notification tests.
+MAILPIT_BIN      := $(AUTOBACKUP_CACHE)/mailpit
 EXAMPLE_DIR      := examples/shop
 
 export AUTOBACKUP_CACHE
 
-.PHONY: help build install compose versitygw images example example-down test vet bench clean
+.PHONY: help build install compose versitygw mailpit images example example-down test vet bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -52,6 +55,9 @@ compose: ## build Compose v2 into $AUTOBACKUP_CACHE (~/.cache/autobackup), cache
 versitygw: ## build the S3 server for the remote tests (versitygw) into $AUTOBACKUP_CACHE, cached
 	scripts/build-versitygw.sh >/dev/null
 
+mailpit: ## build mailpit (SMTP server for the notification tests) into $AUTOBACKUP_CACHE, cached
+	scripts/build-mailpit.sh >/dev/null
+
 images: ## build the test and example images locally (no registry)
 	scripts/build-images.sh
 
@@ -67,9 +73,10 @@ example-down: ## stop examples/shop and remove its containers and volume
 
 # The e2e tests install the freshly built plugin and $(COMPOSE_BIN) into a
 # temporary DOCKER_CONFIG of their own: nothing here touches yours. With
-# CI=true, a missing engine or Compose fails the run instead of skipping.
-test: compose versitygw images ## run all tests, end-to-end included
-	AUTOBACKUP_COMPOSE="$(COMPOSE_BIN)" AUTOBACKUP_VERSITYGW="$(VERSITYGW_BIN)" CI="$${CI:-}" $(GO) test -count=1 -timeout 40m ./...
+# CI=true, a missing engine, Compose, versitygw or mailpit fails the run
+# instead of skipping.
+test: compose versitygw mailpit images ## run all tests, end-to-end included
+	AUTOBACKUP_COMPOSE="$(COMPOSE_BIN)" AUTOBACKUP_VERSITYGW="$(VERSITYGW_BIN)" AUTOBACKUP_MAILPIT="$(MAILPIT_BIN)" CI="$${CI:-}" $(GO) test -count=1 -timeout 40m ./...
 
 vet: ## go vet and gofmt
 	$(GO) vet ./...

@@ -11,6 +11,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/notify"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -94,6 +95,9 @@ func runConfigShow(ctx context.Context, w io.Writer, g *globalOptions, o configO
 		return err
 	}
 	settings := append(env.State.Settings.Describe(env.Compose), env.State.Remote.Describe(env.ComposeRemote)...)
+	for i := range settings {
+		settings[i].Value = displayValue(settings[i].Key, settings[i].Value)
+	}
 	if o.format == "json" {
 		out := make([]configEntry, len(settings))
 		for i, s := range settings {
@@ -187,6 +191,7 @@ func changeSetting(ctx context.Context, w io.Writer, g *globalOptions, key strin
 		return err
 	}
 	before := describe(env.State.Settings, env.Compose, key)
+	before.Value = displayValue(before.Key, before.Value)
 	var after state.Setting
 	var now state.Settings
 	err = state.Update(env.StatePath, func(f *state.File) error {
@@ -201,6 +206,7 @@ func changeSetting(ctx context.Context, w io.Writer, g *globalOptions, key strin
 		}
 		now = f.Settings
 		after = describe(f.Settings, env.Compose, key)
+		after.Value = displayValue(after.Key, after.Value)
 		return nil
 	})
 	if err != nil {
@@ -298,4 +304,13 @@ func quoteValue(v string) string {
 		return `""`
 	}
 	return v
+}
+
+// displayValue shows a setting's value with the credentials in its URLs
+// masked (notify, ping_url).
+func displayValue(key, value string) string {
+	if !state.IsSecret(key) {
+		return value
+	}
+	return notify.NewRedactor(state.SplitURLs(value)...).Scrub(value)
 }

@@ -196,6 +196,7 @@ func daemonBackup(ctx context.Context, dockerCli command.Cli, dir string, sel co
 	eng, err := newEngine(ctx, dockerCli)
 	if err != nil {
 		log.Error("backup not started", "project", dir, "err", err)
+		reportNotStarted(ctx, env, err, func(msg string) { log.Warn(msg, "project", dir) })
 		return err
 	}
 	lock, err := state.Acquire(ctx, env.Dir, 0, "daemon")
@@ -206,7 +207,10 @@ func daemonBackup(ctx context.Context, dockerCli command.Cli, dir string, sel co
 	defer lock.Release()
 
 	stderr := dockerCli.Err()
-	res, runErr := backup.Run(ctx, eng, env.backupOptions(eng, "", newPrinter(stderr, true)))
+	out := newRunOutput()
+	warn := func(msg string) { log.Warn(msg, "project", dir) }
+	pingStart(ctx, env, warn)
+	res, runErr := backup.Run(ctx, eng, env.backupOptions(eng, "", out.tee(newPrinter(stderr, true))))
 	interrupted := ctx.Err() != nil
 	if runErr != nil && interrupted {
 		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(ctx))
@@ -214,6 +218,7 @@ func daemonBackup(ctx context.Context, dockerCli command.Cli, dir string, sel co
 	if err := recordRun(env, runOptions{}, res, runErr, interrupted); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
+	reportBackup(ctx, env, res, runErr, interrupted, out, warn)
 	if runErr != nil {
 		var restart *compose.RestartError
 		if errors.As(runErr, &restart) {

@@ -156,6 +156,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	if err := state.Update(env.StatePath, func(f *state.File) error { f.RecordRestore(rec); return nil }); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
+	reportRestore(ctx, env, rec, res, runErr, warnTo(stderr))
 	if runErr != nil {
 		return runErr
 	}

@@ -71,6 +71,7 @@ directory, or select the project like docker compose does (-f, -p, ...).`,
 	cmd.AddCommand(
 		newRunCommand(dockerCli, g),
 		newStatusCommand(dockerCli, g),
+		newCheckCommand(dockerCli, g),
 		newListCommand(dockerCli, g),
 		newVerifyCommand(dockerCli, g),
 		newRestoreCommand(dockerCli, g),

@@ -98,6 +98,9 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	}
 	eng, err := newEngine(ctx, dockerCli)
 	if err != nil {
+		if !o.dryRun && (!o.ifEnabled || env.Settings.Enabled) {
+			reportNotStarted(ctx, env, err, warnTo(stderr))
+		}
 		return err
 	}
 	if o.dryRun {
@@ -132,13 +135,17 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	if !o.quiet {
 		fmt.Fprintf(stderr, "autobackup: backing up project %s into %s\n", env.Project.Name, env.relPath(env.BackupDir))
 	}
-	res, runErr := backup.Run(ctx, eng, env.backupOptions(eng, o.tag, pr))
+	out := newRunOutput()
+	warn := warnTo(stderr)
+	pingStart(ctx, env, warn)
+	res, runErr := backup.Run(ctx, eng, env.backupOptions(eng, o.tag, out.tee(pr)))
 	if runErr != nil && ctx.Err() != nil {
 		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(ctx))
 	}
 	if err := recordRun(env, o, res, runErr, ctx.Err() != nil); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
+	reportBackup(ctx, env, res, runErr, ctx.Err() != nil, out, warn)
 	if runErr != nil {
 		var restart *compose.RestartError
 		if res.Path != "" && errors.As(runErr, &restart) {

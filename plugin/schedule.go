@@ -39,8 +39,8 @@ entry in the host's scheduler written by "docker autobackup schedule install"
 	}
 	var o installOptions
 	install := &cobra.Command{
-		Use:   "install [--cron|--systemd]",
-		Short: "Write a crontab line or systemd timer that runs this project's backups on its schedule",
+		Use:   "install [--cron|--systemd|--launchd]",
+		Short: "Write a crontab line, systemd timer or launchd agent that runs this project's backups on its schedule",
 		Long: `Write a host scheduler entry that runs "docker autobackup run --if-enabled --quiet" for
 this project on its schedule, with output appended to a log file. Running it
 again replaces the entry (one entry per project directory). Run it again after
@@ -49,7 +49,10 @@ changing the schedule. Prints exactly what it wrote.
 --cron (the default) edits your crontab through "crontab -l" / "crontab -",
 or the file given with --crontab-file. --systemd writes a .service and a
 .timer into --unit-dir (default ~/.config/systemd/user); enable the timer with
-the systemctl commands it prints.`,
+the systemctl commands it prints. --launchd (macOS) writes a LaunchAgent
+property list into --unit-dir (default ~/Library/LaunchAgents), its
+StartCalendarInterval taken from the schedule; load it with the launchctl
+command it prints.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.env = os.Getenv
 			return runScheduleInstall(cmd.Context(), dockerCli.Out(), g, o)
@@ -57,7 +60,7 @@ the systemctl commands it prints.`,
 	}
 	addInstallFlags(install, &o)
 	remove := &cobra.Command{
-		Use:   "remove [--cron|--systemd]",
+		Use:   "remove [--cron|--systemd|--launchd]",
 		Short: "Remove the host scheduler entry of this project",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScheduleRemove(cmd.Context(), dockerCli.Out(), g, o)
@@ -72,12 +75,14 @@ func addInstallFlags(cmd *cobra.Command, o *installOptions) {
 	f := cmd.Flags()
 	f.BoolVar(&o.cron, "cron", false, "Use the crontab (the default)")
 	f.BoolVar(&o.systemd, "systemd", false, "Use a systemd user timer")
+	f.BoolVar(&o.launchd, "launchd", false, "Use a macOS launchd agent")
 	f.StringVar(&o.crontabFile, "crontab-file", "", "Edit this file instead of your crontab (crontab -l / crontab -)")
-	f.StringVar(&o.unitDir, "unit-dir", "", "Where to put the systemd units (default ~/.config/systemd/user)")
+	f.StringVar(&o.unitDir, "unit-dir", "", "Where to put the systemd units (default ~/.config/systemd/user) or the launchd agent (default ~/Library/LaunchAgents)")
 }
 
 type installOptions struct {
 	cron, systemd bool
+	launchd       bool
 	crontabFile   string
 	unitDir       string
 	env           func(string) string // os.Getenv; tests pass their own
@@ -328,14 +333,20 @@ func (o installOptions) crontab() crontab {
 }
 
 func (o installOptions) check() error {
-	if o.cron && o.systemd {
-		return usageErrorf("--cron and --systemd exclude each other: pick one")
+	n := 0
+	for _, b := range []bool{o.cron, o.systemd, o.launchd} {
+		if b {
+			n++
+		}
 	}
-	if o.systemd && o.crontabFile != "" {
-		return usageErrorf("--crontab-file goes with --cron, not --systemd")
+	if n > 1 {
+		return usageErrorf("--cron, --systemd and --launchd exclude each other: pick one")
 	}
-	if !o.systemd && o.unitDir != "" {
-		return usageErrorf("--unit-dir goes with --systemd")
+	if (o.systemd || o.launchd) && o.crontabFile != "" {
+		return usageErrorf("--crontab-file goes with --cron, not --systemd or --launchd")
+	}
+	if !o.systemd && !o.launchd && o.unitDir != "" {
+		return usageErrorf("--unit-dir goes with --systemd or --launchd")
 	}
 	return nil
 }
@@ -369,6 +380,9 @@ func runScheduleInstall(ctx context.Context, w io.Writer, g *globalOptions, o in
 	}
 	if o.systemd {
 		return installSystemd(w, env, j, o)
+	}
+	if o.launchd {
+		return installLaunchd(w, env, j, o)
 	}
 	expr, err := cronExpr(r.Schedule)
 	if err != nil {
@@ -415,6 +429,9 @@ func runScheduleRemove(ctx context.Context, w io.Writer, g *globalOptions, o ins
 	}
 	if o.systemd {
 		return removeSystemd(w, env.Dir, o)
+	}
+	if o.launchd {
+		return removeLaunchd(w, env.Dir, o)
 	}
 	ct := o.crontab()
 	old, err := ct.read(ctx)

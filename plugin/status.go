@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/notify"
 	"github.com/docker-autobackup/docker-autobackup/retention"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -47,8 +48,14 @@ type statusReport struct {
 	// StagingBytes estimates the disk the staging copies of the volumes
 	// take (the uncompressed size at the newest staged backup); they are
 	// kept between runs so the next one copies only what changed.
-	StagingBytes int64  `json:"staging_bytes_estimate,omitempty"`
-	Next         string `json:"next_step"`
+	StagingBytes     int64            `json:"staging_bytes_estimate,omitempty"`
+	ServicesDown     []string         `json:"services_down,omitempty"`
+	ServicesDownBy   string           `json:"services_down_by,omitempty"`
+	Notify           []string         `json:"notify,omitempty"` // redacted
+	PingURL          string           `json:"ping_url,omitempty"`
+	MetricsFile      string           `json:"metrics_file,omitempty"`
+	FailedDeliveries []state.Delivery `json:"failed_deliveries,omitempty"`
+	Next             string           `json:"next_step"`
 }
 
 type statusBackup struct {
@@ -137,6 +144,15 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 			r.PruneStopped = d.Stopped + "; check it: docker autobackup verify " + d.Suspect + "; if the data really shrank: docker autobackup prune --force"
 		}
 	}
+	r.ServicesDown, r.ServicesDownBy = f.Monitor.ServicesDown, f.Monitor.ServicesDownBy
+	for _, u := range s.Notify {
+		r.Notify = append(r.Notify, notify.Redact(u))
+	}
+	if s.PingURL != "" {
+		r.PingURL = notify.Redact(s.PingURL)
+	}
+	r.MetricsFile = s.MetricsPath(env.Dir)
+	r.FailedDeliveries = f.Monitor.Pending
 	if s.Enabled {
 		if runs, err := state.NextRuns(s.Schedule, now, 1); err == nil && len(runs) == 1 {
 			r.NextRun = &runs[0]
@@ -172,6 +188,8 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		}
 	}
 	switch {
+	case len(r.ServicesDown) > 0:
+		r.Next = "Services are NOT running since " + r.ServicesDownBy + ": " + strings.Join(r.ServicesDown, ", ") + ". Bring them back: " + upCommand(env)
 	case f.State.LastBackupID == "" && r.Remote != "":
 		r.Next = "No backup from this host yet. Run: docker autobackup run (on a new host: docker autobackup list shows the remote's backups, docker autobackup restore latest brings one back)"
 	case f.State.LastBackupID == "":
@@ -248,6 +266,28 @@ func printStatus(w io.Writer, r statusReport) error {
 	}
 	if r.StagingBytes > 0 {
 		fmt.Fprintf(w, "Staging:      ≈%s of disk for the staging copies of the volumes (kept between runs; docker autobackup clean removes them)\n", humanBytes(r.StagingBytes))
+	}
+	if len(r.Notify) > 0 || r.PingURL != "" || r.MetricsFile != "" {
+		var parts []string
+		if len(r.Notify) > 0 {
+			parts = append(parts, "notify "+strings.Join(r.Notify, ", "))
+		}
+		if r.PingURL != "" {
+			parts = append(parts, "ping "+r.PingURL)
+		}
+		if r.MetricsFile != "" {
+			parts = append(parts, "metrics "+r.MetricsFile)
+		}
+		fmt.Fprintf(w, "Monitoring:   %s\n", strings.Join(parts, "; "))
+	}
+	if len(r.FailedDeliveries) > 0 {
+		fmt.Fprintln(w, "Failed deliveries (retried at the next run):")
+		for _, d := range r.FailedDeliveries {
+			fmt.Fprintf(w, "  %-8s %s  %s  %d attempt(s): %s\n", d.Kind, d.Target, d.Time.Local().Format(time.RFC3339), d.Attempts, d.Error)
+		}
+	}
+	if len(r.ServicesDown) > 0 {
+		fmt.Fprintf(w, "!!! SERVICES NOT RUNNING: %s (since %s) !!!\n", strings.Join(r.ServicesDown, ", "), r.ServicesDownBy)
 	}
 	_, err := fmt.Fprintf(w, "Next step:    %s\n", r.Next)
 	return err

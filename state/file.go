@@ -38,6 +38,7 @@ type File struct {
 	Backups  []Backup  `toml:"backups,omitempty"`
 	Restores []Restore `toml:"restores,omitempty"`
 	Prunes   []Prune   `toml:"prunes,omitempty"`
+	Monitor  Monitor   `toml:"monitor,omitempty"`
 }
 
 // Summary is the [state] table: the outcome of the latest backup, for
@@ -149,7 +150,7 @@ func parse(path string, data []byte) (*File, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := []string(und[0])
-		msg := fmt.Sprintf("unknown key %s; this version knows the tables [settings], [remote], [state], [[backups]], [[restores]] and [[prunes]]", und[0])
+		msg := fmt.Sprintf("unknown key %s; this version knows the tables [settings] and [remote] (autobackup.toml), [state], [[backups]], [[restores]], [[prunes]] and [monitor] (autobackup.history.toml)", und[0])
 		if len(k) == 2 && k[0] == "settings" {
 			msg = fmt.Sprintf("unknown setting %q; valid settings: %s", k[1], strings.Join(Keys(), ", "))
 		}
@@ -298,7 +299,7 @@ func utc(t time.Time) time.Time {
 
 // normalized returns a copy of f for writing: times in UTC, history capped.
 func (f *File) normalized() *File {
-	out := &File{Settings: f.Settings, Remote: f.Remote, State: f.State}
+	out := &File{Settings: f.Settings, Remote: f.Remote, State: f.State, Monitor: f.Monitor.normalized()}
 	out.State.LastBackupTime = utc(out.State.LastBackupTime)
 	out.State.LastSuccessTime = utc(out.State.LastSuccessTime)
 	gone := func(b Backup) bool { return !b.Pruned.IsZero() || b.Status != StatusSuccess }

@@ -4,12 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/docker-autobackup/docker-autobackup/notify"
 )
 
 // Snapshot modes, the values of the snapshot setting.
@@ -46,6 +51,11 @@ type Settings struct {
 	Snapshot         *string   `toml:"snapshot,omitempty"`
 	CatchUp          *bool     `toml:"catch_up,omitempty"`
 	LockTimeout      *Duration `toml:"lock_timeout,omitempty"`
+	Notify           *[]string `toml:"notify,omitempty"`
+	NotifyOn         *string   `toml:"notify_on,omitempty"`
+	NotifyTimeout    *Duration `toml:"notify_timeout,omitempty"`
+	PingURL          *string   `toml:"ping_url,omitempty"`
+	MetricsFile      *string   `toml:"metrics_file,omitempty"`
 }
 
 // Resolved is the effective configuration of a project, every layer applied.
@@ -71,6 +81,26 @@ type Resolved struct {
 	CompressionLevel int // 1..4: zstd fastest, default, better, best
 	Snapshot         string
 	CatchUp          bool
+	Notify           []string      // shoutrrr URLs
+	NotifyOn         string        // NotifyOnFailure or NotifyOnAlways
+	NotifyTimeout    time.Duration // bound of each notification, ping and metrics write
+	PingURL          string        // dead man's switch; "" for none
+	MetricsFile      string        // as written; relative paths are relative to the project directory (see MetricsPath)
+}
+
+// When notifications are sent, the values of notify_on.
+const (
+	NotifyOnFailure = "failure" // failed or interrupted runs, and services not back
+	NotifyOnAlways  = "always"  // every run
+)
+
+// MetricsPath returns the metrics file, relative paths resolved against
+// projectDir; "" when none is set.
+func (r Resolved) MetricsPath(projectDir string) string {
+	if r.MetricsFile == "" {
+		return ""
+	}
+	return resolveDir(r.MetricsFile, projectDir)
 }
 
 // BackupDir returns the backup directory, relative paths resolved against
@@ -136,7 +166,8 @@ type keySpec struct {
 	name    string
 	help    string
 	example string
-	field   func(s *Settings) any // pointer to the field: **bool, **string, **int or **Duration
+	secret  bool                  // values hold credentials: errors show them redacted
+	field   func(s *Settings) any // pointer to the field: **bool, **string, **int, **Duration or **[]string
 	parse   func(value, projectDir string) (any, error)
 }
 
@@ -243,6 +274,42 @@ var specs = []keySpec{
 		field: func(s *Settings) any { return &s.LockTimeout },
 		parse: parseDuration(0),
 	},
+	{
+		name: "notify", example: "ntfy://ntfy.sh/my-backups", secret: true,
+		help:  "where to send notifications: shoutrrr URLs, comma-separated (smtp://, ntfy://, slack://, generic+https://…?template=json, …)",
+		field: func(s *Settings) any { return &s.Notify },
+		parse: parseNotify,
+	},
+	{
+		name: "notify_on", example: NotifyOnAlways,
+		help:  "failure: notify when a backup or restore fails or services are not back; always: after every run too",
+		field: func(s *Settings) any { return &s.NotifyOn },
+		parse: func(v, _ string) (any, error) {
+			switch v := strings.ToLower(strings.TrimSpace(v)); v {
+			case NotifyOnFailure, NotifyOnAlways:
+				return v, nil
+			}
+			return nil, errors.New("want failure or always")
+		},
+	},
+	{
+		name: "notify_timeout", example: "10s",
+		help:  "how long one notification, ping or metrics write may take before it is given up (and retried at the next run)",
+		field: func(s *Settings) any { return &s.NotifyTimeout },
+		parse: parseDuration(1),
+	},
+	{
+		name: "ping_url", example: "https://hc-ping.com/your-check-uuid", secret: true,
+		help:  "dead man's switch (healthchecks.io, Uptime Kuma push, Cronitor): pinged at the start, on success and on failure of each run",
+		field: func(s *Settings) any { return &s.PingURL },
+		parse: parsePingURL,
+	},
+	{
+		name: "metrics_file", example: "/var/lib/node_exporter/textfile_collector/autobackup.prom",
+		help:  "write Prometheus metrics for node_exporter's textfile collector here after every run; relative paths are relative to the project directory",
+		field: func(s *Settings) any { return &s.MetricsFile },
+		parse: parseMetricsFile,
+	},
 }
 
 // keepRule is a keep_* count rule: unset or 0 means off.
@@ -298,6 +365,11 @@ func defaultSettings() Settings {
 		Snapshot:         ptr(SnapshotAuto),
 		CatchUp:          ptr(false),
 		LockTimeout:      ptr(Duration(0)),
+		Notify:           ptr([]string{}),
+		NotifyOn:         ptr(NotifyOnFailure),
+		NotifyTimeout:    ptr(Duration(10 * time.Second)),
+		PingURL:          ptr(""),
+		MetricsFile:      ptr(""),
 	}
 }
 
@@ -359,6 +431,11 @@ func (s Settings) Resolve(composeLayer Settings) Resolved {
 		CompressionLevel: *m.CompressionLevel,
 		Snapshot:         *m.Snapshot,
 		CatchUp:          *m.CatchUp,
+		Notify:           *m.Notify,
+		NotifyOn:         *m.NotifyOn,
+		NotifyTimeout:    time.Duration(*m.NotifyTimeout),
+		PingURL:          *m.PingURL,
+		MetricsFile:      *m.MetricsFile,
 	}
 }
 
@@ -406,7 +483,7 @@ func (s *Settings) Set(key, value, projectDir string) error {
 	}
 	v, err := sp.parse(value, projectDir)
 	if err != nil {
-		return fmt.Errorf("%s %q: %v; example: docker autobackup config set %s %s", sp.name, value, err, sp.name, quoteArg(sp.example))
+		return fmt.Errorf("%s %q: %v; example: docker autobackup config set %s %s", sp.name, sp.redact(value), err, sp.name, quoteArg(sp.example))
 	}
 	sp.assign(s, v)
 	return nil
@@ -447,6 +524,16 @@ func SettingsFromMap(m map[string]any, projectDir string) (Settings, error) {
 			str = strconv.FormatInt(v, 10)
 		case uint64:
 			str = strconv.FormatUint(v, 10)
+		case []any:
+			if sp, err := lookup(k); err != nil || !sp.isList() {
+				errs = append(errs, fmt.Errorf("%s: want a string, boolean or number, got a list", k))
+				continue
+			}
+			parts := make([]string, 0, len(v))
+			for _, x := range v {
+				parts = append(parts, fmt.Sprint(x))
+			}
+			str = strings.Join(parts, ",")
 		case float64:
 			if sp, err := lookup(k); err == nil {
 				if _, isFraction := sp.field(&s).(**float64); isFraction {
@@ -485,7 +572,7 @@ func (s *Settings) validate() []valueError {
 		if _, err := sp.parse(formatValue(v), ""); err != nil {
 			errs = append(errs, valueError{
 				key: []string{"settings", sp.name},
-				msg: fmt.Sprintf("%s = %s: %v; example: %s = %s", sp.name, tomlLiteral(v), err, sp.name, sp.exampleLiteral()),
+				msg: fmt.Sprintf("%s = %s: %v; example: %s = %s", sp.name, sp.redactIn(formatValue(v), tomlLiteral(v)), err, sp.name, sp.exampleLiteral()),
 			})
 		}
 	}
@@ -531,6 +618,10 @@ func (sp keySpec) get(s *Settings) (any, bool) {
 		if *p != nil {
 			return **p, true
 		}
+	case **[]string:
+		if *p != nil {
+			return slices.Clone(**p), true
+		}
 	}
 	return nil, false
 }
@@ -547,6 +638,8 @@ func (sp keySpec) assign(s *Settings, v any) {
 		*p = ptr(v.(Duration))
 	case **float64:
 		*p = ptr(v.(float64))
+	case **[]string:
+		*p = ptr(slices.Clone(v.([]string)))
 	}
 }
 
@@ -561,6 +654,8 @@ func (sp keySpec) clear(s *Settings) {
 	case **Duration:
 		*p = nil
 	case **float64:
+		*p = nil
+	case **[]string:
 		*p = nil
 	}
 }
@@ -586,6 +681,8 @@ func formatValue(v any) string {
 		return v.String()
 	case float64:
 		return strconv.FormatFloat(v, 'f', -1, 64)
+	case []string:
+		return strings.Join(v, ",")
 	}
 	return fmt.Sprint(v)
 }
@@ -597,6 +694,12 @@ func tomlLiteral(v any) string {
 		return strconv.Quote(v)
 	case Duration:
 		return strconv.Quote(v.String())
+	case []string:
+		q := make([]string, len(v))
+		for i, s := range v {
+			q[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
 	}
 	return formatValue(v)
 }
@@ -678,4 +781,93 @@ func resolveDir(dir, projectDir string) string {
 		return filepath.Clean(dir)
 	}
 	return filepath.Join(projectDir, dir)
+}
+
+// redact masks the credentials in a value of a secret key.
+func (sp keySpec) redact(v string) string { return sp.redactIn(v, v) }
+
+// redactIn masks the credentials of value v (as Set takes it) in text.
+func (sp keySpec) redactIn(v, text string) string {
+	if !sp.secret {
+		return text
+	}
+	return notify.NewRedactor(SplitURLs(v)...).Scrub(text)
+}
+
+func (sp keySpec) isList() bool {
+	_, ok := sp.field(&Settings{}).(**[]string)
+	return ok
+}
+
+// IsSecret reports whether key's values hold credentials, to be shown
+// redacted (see notify.Redact).
+func IsSecret(key string) bool {
+	sp, err := lookup(key)
+	return err == nil && sp.secret
+}
+
+// urlStart matches the start of a URL: a scheme and "://".
+var urlStart = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+
+// SplitURLs splits a comma-separated list of URLs. A comma starts a new URL
+// only when a scheme follows it, so commas inside a URL (a list of e-mail
+// recipients, to=a@x,b@y) stay where they are.
+func SplitURLs(v string) []string {
+	var out []string
+	for _, part := range strings.Split(v, ",") {
+		p := strings.TrimSpace(part)
+		if len(out) > 0 && !urlStart.MatchString(p) {
+			out[len(out)-1] += "," + part
+			continue
+		}
+		out = append(out, p)
+	}
+	for i := range out {
+		out[i] = strings.TrimSpace(out[i])
+	}
+	if len(out) == 1 && out[0] == "" {
+		return []string{}
+	}
+	return out
+}
+
+func parseNotify(v, _ string) (any, error) {
+	urls := SplitURLs(v)
+	for i, u := range urls {
+		if err := notify.Validate(u); err != nil {
+			return nil, fmt.Errorf("URL %d: %v; want shoutrrr URLs such as smtp://user:pass@host:587/?from=a@b&to=c@d, ntfy://ntfy.sh/topic or generic+https://host/path?template=json", i+1, err)
+		}
+	}
+	return urls, nil
+}
+
+func parsePingURL(v, _ string) (any, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return v, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("want an http or https URL, like https://hc-ping.com/UUID")
+	}
+	return v, nil
+}
+
+func parseMetricsFile(v, projectDir string) (any, error) {
+	if v == "" {
+		return v, nil
+	}
+	if strings.ContainsAny(v, "\x00\n\r") {
+		return nil, errors.New("want a path without control characters")
+	}
+	if strings.HasSuffix(v, "/") {
+		return nil, errors.New("want a file path, like /var/lib/node_exporter/textfile_collector/autobackup.prom")
+	}
+	if projectDir == "" && !filepath.IsAbs(v) {
+		return v, nil
+	}
+	if fi, err := os.Stat(resolveDir(v, projectDir)); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory; want a file in it, like %s", resolveDir(v, projectDir), filepath.Join(resolveDir(v, projectDir), "autobackup.prom"))
+	}
+	return v, nil
 }

@@ -13,7 +13,8 @@ import (
 func TestKeys(t *testing.T) {
 	want := []string{"enabled", "schedule", "retention_days", "keep_min", "keep_last", "keep_hourly", "keep_daily",
 		"keep_weekly", "keep_monthly", "keep_yearly", "keep_tagged", "prune_guard", "directory", "stop_timeout", "start_timeout",
-		"health_timeout", "poll_interval", "compression_level", "snapshot", "catch_up", "lock_timeout"}
+		"health_timeout", "poll_interval", "compression_level", "snapshot", "catch_up", "lock_timeout",
+		"notify", "notify_on", "notify_timeout", "ping_url", "metrics_file"}
 	if got := Keys(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Keys() = %v, want %v", got, want)
 	}
@@ -24,8 +25,9 @@ func TestDefaults(t *testing.T) {
 		Enabled: false, Schedule: "0 2 * * *", RetentionDays: 7, KeepMin: 3, PruneGuard: 0.5, Directory: "./backups",
 		StopTimeout: 30 * time.Second, StartTimeout: 60 * time.Second, HealthTimeout: 180 * time.Second,
 		PollInterval: 2 * time.Second, LockTimeout: 0, CompressionLevel: 2, Snapshot: "auto", CatchUp: false,
+		Notify: []string{}, NotifyOn: "failure", NotifyTimeout: 10 * time.Second,
 	}
-	if got := Defaults(); got != want {
+	if got := Defaults(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Defaults() = %+v, want %+v", got, want)
 	}
 }
@@ -179,6 +181,11 @@ func TestDescribe(t *testing.T) {
 		{"snapshot", "auto", SourceDefault},
 		{"catch_up", "false", SourceDefault},
 		{"lock_timeout", "0s", SourceDefault},
+		{"notify", "", SourceDefault},
+		{"notify_on", "failure", SourceDefault},
+		{"notify_timeout", "10s", SourceDefault},
+		{"ping_url", "", SourceDefault},
+		{"metrics_file", "", SourceDefault},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("Describe returned %d settings, want %d", len(got), len(want))
@@ -235,7 +242,7 @@ func TestResolvePrecedence(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			want := Defaults()
 			tt.want(&want)
-			if got := tt.file.Resolve(tt.compose); got != want {
+			if got := tt.file.Resolve(tt.compose); !reflect.DeepEqual(got, want) {
 				t.Errorf("Resolve =\n %+v\nwant\n %+v", got, want)
 			}
 		})
@@ -296,7 +303,7 @@ func TestSettingsFromMap(t *testing.T) {
 		t.Errorf("SettingsFromMap = %+v, want %+v", got, want)
 	}
 	_, err = SettingsFromMap(map[string]any{"retention_days": 1.5, "snapshot": "x", "colour": "red", "enabled": []any{}}, "")
-	for _, sub := range []string{"retention_days 1.5: want a whole number", `snapshot "x"`, `unknown setting "colour"`, "enabled: want a string, boolean or number"} {
+	for _, sub := range []string{"retention_days 1.5: want a whole number", `snapshot "x"`, `unknown setting "colour"`, "enabled: want a string, boolean or number, got a list"} {
 		if err == nil || !strings.Contains(err.Error(), sub) {
 			t.Errorf("SettingsFromMap error = %v, want one containing %q", err, sub)
 		}
