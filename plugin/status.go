@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/docker/cli/cli/command"
@@ -54,6 +57,8 @@ type statusBackup struct {
 	Missing         bool      `json:"missing,omitempty"`
 	Error           string    `json:"error,omitempty"`
 	Warnings        []string  `json:"warnings,omitempty"`
+	// ServiceDowntime is each stopped service's downtime in seconds.
+	ServiceDowntime map[string]float64 `json:"service_downtime_seconds,omitempty"`
 }
 
 func newStatusCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -121,7 +126,7 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 			continue
 		}
 		sb := statusBackup{ID: b.ID, Tag: b.Tag, Started: b.Started, Status: b.Status, SizeBytes: b.SizeBytes,
-			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Error: b.Error, Warnings: b.Warnings}
+			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Error: b.Error, Warnings: b.Warnings, ServiceDowntime: b.ServiceDowntime}
 		if b.Status == state.StatusSuccess && b.Path != "" {
 			p := b.Path
 			if !filepath.IsAbs(p) {
@@ -182,6 +187,14 @@ func printStatus(w io.Writer, r statusReport) error {
 			fmt.Fprintf(w, "  %-22s %-11s %-20s %10s %8.1fs %8.1fs  %s\n", b.ID, st, b.Started.Local().Format("2006-01-02 15:04:05"), humanBytes(b.SizeBytes), b.DurationSeconds, b.DowntimeSeconds, b.Tag)
 			if b.Error != "" {
 				fmt.Fprintf(w, "      error: %s\n", b.Error)
+			}
+			if len(b.ServiceDowntime) > 0 {
+				names := slices.Sorted(maps.Keys(b.ServiceDowntime))
+				parts := make([]string, len(names))
+				for i, n := range names {
+					parts[i] = fmt.Sprintf("%s %.1fs", n, b.ServiceDowntime[n])
+				}
+				fmt.Fprintf(w, "      downtime per service: %s\n", strings.Join(parts, ", "))
 			}
 			for _, warn := range b.Warnings {
 				fmt.Fprintf(w, "      warning: %s\n", warn)
