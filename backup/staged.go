@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -98,9 +100,14 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, pen
 	for _, v := range vols {
 		stage := StagingName(v.Name)
 		if _, err := eng.Volume(ctx, stage); errors.Is(err, compose.ErrNotFound) {
-			if err := eng.CreateVolume(ctx, VolumeInfo{Name: stage, Labels: map[string]string{
+			sv := VolumeInfo{Name: stage, Driver: "local", Labels: map[string]string{
 				LabelStaging: "true", LabelStagingProj: o.Project.Name, LabelStagingSource: v.Name,
-			}}); err != nil {
+			}}
+			if dir, ok := stagingBesideSource(infos[v.Name], o.NoDirect); ok {
+				sv.Options = map[string]string{"type": "none", "o": "bind", "device": dir}
+				progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "staging copy of " + v.Name + " in " + dir + ", on the same file system (reflinks where it has them)"})
+			}
+			if err := eng.CreateVolume(ctx, sv); err != nil {
 				return stagers, err
 			}
 		} else if err != nil {
@@ -257,6 +264,28 @@ func startBoundStager(ctx context.Context, eng Engine, o Options, spec HelperSpe
 	}
 	_ = removeStagers(ctx, eng, []*stager{st})
 	return nil, err
+}
+
+// stagingBesideSource places the staging copy of a volume that binds a
+// folder (local driver, o=bind, device=DIR) in a folder next to it,
+// DIR.autobackup-staging, so that both are on one file system: only there
+// can a copy be a reflink (xfs, btrfs), and the delta sync's renames stay
+// cheap. It needs that folder on this machine, so it is only tried when
+// the engine shares this machine's folders (the direct path is on) and
+// DIR exists here; otherwise the staging volume is a plain one.
+func stagingBesideSource(src VolumeInfo, noDirect bool) (string, bool) {
+	dev := src.Options["device"]
+	if noDirect || src.Driver != "local" || dev == "" || !filepath.IsAbs(dev) || !strings.Contains(","+src.Options["o"]+",", ",bind,") {
+		return "", false
+	}
+	if fi, err := os.Stat(dev); err != nil || !fi.IsDir() {
+		return "", false
+	}
+	dir := filepath.Clean(dev) + ".autobackup-staging"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", false
+	}
+	return dir, true
 }
 
 // sync runs the helper's sync once more: the first run is the full or
