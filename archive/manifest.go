@@ -68,6 +68,10 @@ type Service struct {
 	Image       string   `json:"image"`
 	ImageID     string   `json:"image_id"`
 	RepoDigests []string `json:"repo_digests,omitempty"`
+	// DowntimeSeconds is how long the service was down for the backup:
+	// its first container stopped → running and healthy again. 0 for a
+	// service that was not stopped.
+	DowntimeSeconds float64 `json:"downtime_seconds,omitempty"`
 }
 
 // idLayout is the time part of a backup ID. It sorts lexically in time order.

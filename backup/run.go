@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,17 +50,20 @@ type Options struct {
 // Result is what a run did. It is returned even when the run failed, as
 // far as the run got.
 type Result struct {
-	ID         string
-	Path       string // the finished backup's directory; "" if none was written
-	Started    time.Time
-	Finished   time.Time
-	Downtime   time.Duration // first container stopped to last one back and healthy
-	Volumes    []archive.Volume
-	Stopped    []string // services that were stopped
-	SizeBytes  int64    // total archive bytes
-	Manifest   *archive.Manifest
-	Mode       string // ModeStaged or ModeStream
-	ModeReason string
+	ID       string
+	Path     string // the finished backup's directory; "" if none was written
+	Started  time.Time
+	Finished time.Time
+	Downtime time.Duration // first container stopped to last one back and healthy
+	// ServiceDowntime is each stopped service's own downtime: its first
+	// container stopped → running and healthy again.
+	ServiceDowntime map[string]time.Duration
+	Volumes         []archive.Volume
+	Stopped         []string // services that were stopped
+	SizeBytes       int64    // total archive bytes
+	Manifest        *archive.Manifest
+	Mode            string // ModeStaged or ModeStream
+	ModeReason      string
 	// Warnings are the warnings the run reported, in order: among them
 	// every way it did less well than configured (staged not possible,
 	// direct path not shared), so status can show them after the fact.
@@ -198,6 +202,7 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		if first := stopped.FirstStop(); !first.IsZero() {
 			res.Downtime = time.Since(first)
 		}
+		res.ServiceDowntime = stopped.Downtimes()
 		err = errors.Join(err, restartErr)
 	}()
 	if stopErr != nil {
@@ -258,6 +263,12 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	restarted = true
 	if first := stopped.FirstStop(); !first.IsZero() {
 		res.Downtime = time.Since(first)
+	}
+	res.ServiceDowntime = stopped.Downtimes()
+	for i, s := range services {
+		if d, ok := res.ServiceDowntime[s.Name]; ok {
+			services[i].DowntimeSeconds = math.Round(d.Seconds()*1000) / 1000
+		}
 	}
 	if packers != nil {
 		// Their files are finished or discarded by now (Discard is then a

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
@@ -86,6 +90,7 @@ func lastJSON(out string, v any) error {
 // still running. Any problem returns an error and the caller falls back to
 // the stream mode: nothing has been stopped yet.
 func prepareStaged(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, vols []PlannedVolume, infos map[string]VolumeInfo) (stagers []*stager, err error) {
+	var passes []helper.SyncStats
 	defer func() {
 		if err != nil {
 			removeStagers(ctx, eng, stagers)
@@ -95,9 +100,14 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, pen
 	for _, v := range vols {
 		stage := StagingName(v.Name)
 		if _, err := eng.Volume(ctx, stage); errors.Is(err, compose.ErrNotFound) {
-			if err := eng.CreateVolume(ctx, VolumeInfo{Name: stage, Labels: map[string]string{
+			sv := VolumeInfo{Name: stage, Driver: "local", Labels: map[string]string{
 				LabelStaging: "true", LabelStagingProj: o.Project.Name, LabelStagingSource: v.Name,
-			}}); err != nil {
+			}}
+			if dir, ok := stagingBesideSource(infos[v.Name], o.NoDirect); ok {
+				sv.Options = map[string]string{"type": "none", "o": "bind", "device": dir}
+				progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "staging copy of " + v.Name + " in " + dir + ", on the same file system (reflinks where it has them)"})
+			}
+			if err := eng.CreateVolume(ctx, sv); err != nil {
 				return stagers, err
 			}
 		} else if err != nil {
@@ -137,11 +147,67 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, pen
 			return stagers, err
 		}
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("pre-copy %s (services still running)", v.Name)})
-		if _, err := st.sync(ctx, eng, false); err != nil {
+		first, err := st.sync(ctx, eng, false)
+		if err != nil {
 			return stagers, fmt.Errorf("pre-copy %s: %w", v.Name, err)
 		}
+		passes = append(passes, first)
 	}
-	return stagers, nil
+	return stagers, refinePreCopy(ctx, eng, o, stagers, passes)
+}
+
+// The pre-copy is repeated, for all volumes at once, as long as each pass
+// finds clearly less changed than the one before: every pass copies what
+// changed while the previous one ran, so the stop starts from the
+// freshest copy and the delta sync while stopped has the least to do. A
+// workload that changes data as fast as we copy it (a busy database) stops
+// the repetition after a pass that did not shrink; the bounds keep a
+// pathological one from delaying the backup.
+const (
+	maxPreCopyPasses = 4
+	preCopyBudget    = 2 * time.Minute
+	// preCopyEnough: less than this left and another pass gains nothing
+	// the delta sync would not do in milliseconds.
+	preCopyEnough = 4 << 20
+)
+
+// passWork is what a sync pass had to read: the files that changed since
+// the pass before.
+func passWork(passes []helper.SyncStats) int64 {
+	var n int64
+	for _, p := range passes {
+		n += p.CopiedBytes + p.ComparedBytes
+	}
+	return n
+}
+
+func refinePreCopy(ctx context.Context, eng Engine, o Options, stagers []*stager, passes []helper.SyncStats) error {
+	deadline := time.Now().Add(preCopyBudget)
+	left := passWork(passes)
+	for pass := 2; pass <= maxPreCopyPasses && left >= preCopyEnough && time.Now().Before(deadline); pass++ {
+		next := make([]helper.SyncStats, len(stagers))
+		errs := make([]error, len(stagers))
+		var wg sync.WaitGroup
+		for i, s := range stagers {
+			wg.Go(func() {
+				next[i], errs[i] = s.sync(ctx, eng, false)
+				if errs[i] != nil {
+					errs[i] = fmt.Errorf("pre-copy %s: %w", s.vol.Name, errs[i])
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		work := passWork(next)
+		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Message: fmt.Sprintf("pre-copy pass %d: %s had changed during the pass before", pass, size.Format(work))})
+		if work > left*9/10 {
+			break // no longer shrinking: the delta sync does the rest
+		}
+		left = work
+	}
+	return nil
 }
 
 // startStager creates and starts the serving helper of v. Unless the
@@ -198,6 +264,28 @@ func startBoundStager(ctx context.Context, eng Engine, o Options, spec HelperSpe
 	}
 	_ = removeStagers(ctx, eng, []*stager{st})
 	return nil, err
+}
+
+// stagingBesideSource places the staging copy of a volume that binds a
+// folder (local driver, o=bind, device=DIR) in a folder next to it,
+// DIR.autobackup-staging, so that both are on one file system: only there
+// can a copy be a reflink (xfs, btrfs), and the delta sync's renames stay
+// cheap. It needs that folder on this machine, so it is only tried when
+// the engine shares this machine's folders (the direct path is on) and
+// DIR exists here; otherwise the staging volume is a plain one.
+func stagingBesideSource(src VolumeInfo, noDirect bool) (string, bool) {
+	dev := src.Options["device"]
+	if noDirect || src.Driver != "local" || dev == "" || !filepath.IsAbs(dev) || !strings.Contains(","+src.Options["o"]+",", ",bind,") {
+		return "", false
+	}
+	if fi, err := os.Stat(dev); err != nil || !fi.IsDir() {
+		return "", false
+	}
+	dir := filepath.Clean(dev) + ".autobackup-staging"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", false
+	}
+	return dir, true
 }
 
 // sync runs the helper's sync once more: the first run is the full or

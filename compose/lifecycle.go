@@ -75,6 +75,8 @@ type Stopped struct {
 	mu        sync.Mutex
 	byService map[string][]Container
 	first     time.Time
+	down      map[string]time.Time // per service: when its first container was stopped
+	up        map[string]time.Time // per service: when it was first seen running and healthy again
 	restarted bool
 }
 
@@ -115,7 +117,7 @@ func isRunning(state string) bool { return state == "running" || state == "resta
 // Stop always returns a non-nil *Stopped whose Restart must be called,
 // even when Stop returns an error: it restarts what was stopped so far.
 func (l *Lifecycle) Stop(ctx context.Context, containers []Container, services []string) (*Stopped, error) {
-	st := &Stopped{l: l, byService: map[string][]Container{}}
+	st := &Stopped{l: l, byService: map[string][]Container{}, down: map[string]time.Time{}, up: map[string]time.Time{}}
 	running := Running(containers)
 	want := func(name string) bool { return services == nil || slices.Contains(services, name) }
 	// The walk may hand out the next service before it cancels its
@@ -169,8 +171,12 @@ func (l *Lifecycle) stopOne(ctx context.Context, st *Stopped, svc types.ServiceC
 	// Record before the call: if the call fails half-way the container
 	// may be stopped, and Restart must bring it back.
 	st.mu.Lock()
+	now := time.Now()
 	if st.first.IsZero() {
-		st.first = time.Now()
+		st.first = now
+	}
+	if _, ok := st.down[svc.Name]; !ok {
+		st.down[svc.Name] = now
 	}
 	st.byService[svc.Name] = append(st.byService[svc.Name], c)
 	st.mu.Unlock()
@@ -196,6 +202,24 @@ func (s *Stopped) FirstStop() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.first
+}
+
+// Downtimes returns, per stopped service, how long it was down: from the
+// stop of its first container until it was seen running and healthy again,
+// or until now for a service that is not back (yet).
+func (s *Stopped) Downtimes() map[string]time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]time.Duration, len(s.down))
+	now := time.Now()
+	for name, t := range s.down {
+		end, ok := s.up[name]
+		if !ok {
+			end = now
+		}
+		out[name] = end.Sub(t)
+	}
+	return out
 }
 
 // Services lists the services that have stopped containers, sorted.
@@ -333,6 +357,9 @@ func (r *restart) markReady(name string) {
 	r.done[name] = true
 	r.mu.Unlock()
 	if !seen {
+		r.s.mu.Lock()
+		r.s.up[name] = time.Now()
+		r.s.mu.Unlock()
 		progress.Send(r.s.l.Reporter, progress.Event{Kind: progress.ServiceHealthy, Service: name})
 	}
 }

@@ -553,7 +553,7 @@ func TestSyncBadIndexMeansFullRescan(t *testing.T) {
 			tt.damage(t, e.index)
 			stats := e.sync(t, SyncOptions{})
 			compareTrees(t, e.src, e.dst)
-			if stats.Index != tt.want || stats.Copied+stats.Linked != stats.Files {
+			if stats.Index != tt.want || stats.Copied+stats.Patched+stats.Linked != stats.Files {
 				t.Errorf("stats = %+v, want index %s and every file copied", stats, tt.want)
 			}
 			if _, status := readIndex(e.index); status != "ok" {
@@ -569,7 +569,7 @@ func TestSyncWithoutIndexCopiesEverything(t *testing.T) {
 	for range 2 {
 		stats, err := Sync(src, dst, SyncOptions{})
 		must(t, err)
-		if stats.Index != "none" || stats.Copied+stats.Linked != stats.Files {
+		if stats.Index != "none" || stats.Copied+stats.Patched+stats.Linked != stats.Files {
 			t.Errorf("stats = %+v, want every file copied", stats)
 		}
 	}

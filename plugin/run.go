@@ -214,6 +214,12 @@ func recordRun(env *projectEnv, o runOptions, res *backup.Result, runErr error, 
 	for _, w := range res.Warnings {
 		b.Warnings = append(b.Warnings, oneLine(w))
 	}
+	for name, d := range res.ServiceDowntime {
+		if b.ServiceDowntime == nil {
+			b.ServiceDowntime = map[string]float64{}
+		}
+		b.ServiceDowntime[name] = round2(d.Seconds())
+	}
 	for _, v := range res.Volumes {
 		b.Volumes = append(b.Volumes, v.Name)
 	}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +73,8 @@ type statusBackup struct {
 	Warnings        []string  `json:"warnings,omitempty"`
 	Upload          string    `json:"upload,omitempty"` // uploaded or failed; empty without a remote
 	UploadError     string    `json:"upload_error,omitempty"`
+	// ServiceDowntime is each stopped service's downtime in seconds.
+	ServiceDowntime map[string]float64 `json:"service_downtime_seconds,omitempty"`
 }
 
 func newStatusCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -165,7 +169,7 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		}
 		sb := statusBackup{ID: b.ID, Tag: b.Tag, Started: b.Started, Status: b.Status, SizeBytes: b.SizeBytes,
 			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Error: b.Error, Warnings: b.Warnings,
-			Upload: b.Remote, UploadError: b.RemoteError}
+			Upload: b.Remote, UploadError: b.RemoteError, ServiceDowntime: b.ServiceDowntime}
 		if b.Status == state.StatusSuccess && b.Path != "" {
 			p := b.Path
 			if !filepath.IsAbs(p) {
@@ -258,6 +262,14 @@ func printStatus(w io.Writer, r statusReport) error {
 			}
 			if b.Upload != "" {
 				fmt.Fprintf(w, "      remote: %s %s\n", b.Upload, b.UploadError)
+			}
+			if len(b.ServiceDowntime) > 0 {
+				names := slices.Sorted(maps.Keys(b.ServiceDowntime))
+				parts := make([]string, len(names))
+				for i, n := range names {
+					parts[i] = fmt.Sprintf("%s %.1fs", n, b.ServiceDowntime[n])
+				}
+				fmt.Fprintf(w, "      downtime per service: %s\n", strings.Join(parts, ", "))
 			}
 			for _, warn := range b.Warnings {
 				fmt.Fprintf(w, "      warning: %s\n", warn)

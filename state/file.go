@@ -65,7 +65,9 @@ type Backup struct {
 	SizeBytes       int64     `toml:"size_bytes"`
 	Error           string    `toml:"error,omitempty"`
 	Warnings        []string  `toml:"warnings,omitempty"` // what the run warned about (fallbacks), for status
-	Pruned          time.Time `toml:"pruned,omitempty"`   // when retention deleted it; zero while it exists
+	// ServiceDowntime is each stopped service's downtime in seconds.
+	ServiceDowntime map[string]float64 `toml:"service_downtime,omitempty"`
+	Pruned          time.Time          `toml:"pruned,omitempty"` // when retention deleted it; zero while it exists
 	// Verified is when "docker autobackup verify" last found the backup
 	// sound; VerifyError what the last verify that failed found, cleared
 	// by a later one that passes. Retention counts a backup with a
