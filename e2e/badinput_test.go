@@ -15,7 +15,9 @@ func TestBadInput(t *testing.T) {
 	p.Compose(t, "up", "-d", "--wait")
 	id := mustRun(t, p)
 	statePath := filepath.Join(p.Dir, "autobackup.toml")
-	good, err := os.ReadFile(statePath)
+	historyPath := filepath.Join(p.Dir, "autobackup.history.toml")
+	good := []byte("# the user's settings\n[settings]\nkeep_min = 3 # three\n")
+	history, err := os.ReadFile(historyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +90,9 @@ func TestBadInput(t *testing.T) {
 			after, err := os.ReadFile(statePath)
 			if err != nil || string(after) != string(before) {
 				t.Errorf("autobackup.toml changed (%v):\n%s", err, after)
+			}
+			if after, err := os.ReadFile(historyPath); err != nil || string(after) != string(history) {
+				t.Errorf("autobackup.history.toml changed (%v):\n%s", err, after)
 			}
 			if left, _ := os.ReadDir(empty); len(left) > 0 {
 				t.Errorf("files created in a directory without a project: %v", left)

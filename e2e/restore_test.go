@@ -308,7 +308,7 @@ func TestListVerify(t *testing.T) {
 		t.Errorf("restore of an unknown volume: exit %d, want 2 and the list of volumes: %v", r.Code, r)
 	}
 
-	// Moved to a new host without autobackup.toml: list still works from
+	// Moved to a new host without autobackup.toml and its history: list still works from
 	// the manifests. A recorded backup whose files are gone shows missing.
 	os.RemoveAll(filepath.Join(p.Dir, "backups", first))
 	r = p.Autobackup(t, "list")
@@ -316,6 +316,7 @@ func TestListVerify(t *testing.T) {
 		t.Errorf("list with a deleted backup: %v", r)
 	}
 	os.Remove(filepath.Join(p.Dir, "autobackup.toml"))
+	os.Remove(filepath.Join(p.Dir, "autobackup.history.toml"))
 	r = p.Autobackup(t, "list", "--format", "json")
 	list = nil
 	if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil || len(list) != 1 || list[0].ID != second {
