@@ -299,7 +299,11 @@ func resolveBackup(env *projectEnv, project, id string) (*archive.Manifest, stri
 		id = archive.Latest
 	}
 	if id != archive.Latest && !archive.ValidID(id) {
-		return nil, "", usageErrorf("%q is not a backup ID (they look like 20261125-231500-a1b2); see docker autobackup list", id)
+		full, err := expandID(env, project, id)
+		if err != nil {
+			return nil, "", err
+		}
+		id = full
 	}
 	m, path, err := archive.Open(env.BackupDir, project, id)
 	var fe *archive.ForeignError
@@ -321,4 +325,47 @@ func resolveBackup(env *projectEnv, project, id string) (*archive.Manifest, stri
 		return nil, "", fmt.Errorf("%s: %w", env.relPath(env.BackupDir), err)
 	}
 	return nil, "", fmt.Errorf("backup %s in %s: %w", id, env.relPath(env.BackupDir), err)
+}
+
+// expandID turns what the user typed for a backup into its ID: a unique
+// prefix of an ID of project ("20261201-0819"), as restic accepts, or
+// "tag:T" for the newest backup tagged T (what --tag gives).
+func expandID(env *projectEnv, project, arg string) (string, error) {
+	entries, err := archive.List(env.BackupDir, project)
+	if err != nil {
+		return "", err
+	}
+	if tag, ok := strings.CutPrefix(arg, "tag:"); ok {
+		for _, e := range entries { // newest first
+			if e.Manifest != nil && e.Manifest.Tag == tag {
+				return e.ID, nil
+			}
+		}
+		return "", usageErrorf("no backup of project %s is tagged %q; see docker autobackup list", project, tag)
+	}
+	var match []string
+	if arg != "" && strings.Trim(arg, "0123456789abcdef-") == "" {
+		for _, e := range entries {
+			if strings.HasPrefix(e.ID, arg) {
+				match = append(match, e.ID)
+			}
+		}
+	}
+	switch len(match) {
+	case 1:
+		return match[0], nil
+	case 0:
+		hint := ""
+		for _, e := range entries {
+			if e.Manifest != nil && e.Manifest.Tag == arg {
+				hint = fmt.Sprintf(" (a backup is tagged %q: use --tag %s)", arg, arg)
+				break
+			}
+		}
+		return "", usageErrorf("%q is neither a backup ID nor the start of one of project %s%s; IDs look like 20261125-231500-a1b2, see docker autobackup list", arg, project, hint)
+	}
+	if len(match) > 5 {
+		match = append(match[:5], "…")
+	}
+	return "", usageErrorf("%q is the start of several backups (%s); give more of the ID", arg, strings.Join(match, ", "))
 }

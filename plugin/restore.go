@@ -28,6 +28,7 @@ type restoreOptions struct {
 	lockTimeout  time.Duration
 	fromProject  string
 	stopOthers   bool
+	tag          string
 	remote       bool
 	identity     string
 }
@@ -63,6 +64,12 @@ wrong identity is refused before anything is stopped.`,
 			if len(args) == 1 {
 				id = args[0]
 			}
+			if o.tag != "" {
+				if len(args) == 1 {
+					return usageErrorf("give a backup ID or --tag, not both")
+				}
+				id = "tag:" + o.tag
+			}
 			return runRestore(cmd.Context(), dockerCli, g, id, o)
 		},
 	}
@@ -73,6 +80,7 @@ wrong identity is refused before anything is stopped.`,
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Print only warnings and errors")
 	f.BoolVar(&o.allowDevices, "allow-devices", false, "Accept device nodes in the archive")
 	f.DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish")
+	f.StringVar(&o.tag, "tag", "", "Restore the newest backup with this tag (from run --tag) instead of an ID")
 	f.StringVar(&o.fromProject, "from-project", "", "Restore a backup of another project (by its compose project name) into this one, volumes matched by compose key")
 	f.BoolVar(&o.stopOthers, "stop-others", false, "Also stop and restart running containers outside the project that use the volumes")
 	f.BoolVar(&o.remote, "remote", false, "Pick the backup on the remote target (latest: the remote's newest); it is downloaded unless this host has it")

@@ -19,6 +19,7 @@ type verifyOptions struct {
 	allowDevices bool
 	remote       bool
 	identity     string
+	tag          string
 }
 
 func newVerifyCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -45,6 +46,12 @@ manifest. Without an identity, encrypted backups get the first check only.`,
 			if o.all && len(args) == 1 {
 				return usageErrorf("give a backup ID or --all, not both")
 			}
+			if o.tag != "" {
+				if len(args) == 1 || o.all {
+					return usageErrorf("give a backup ID, --tag or --all, not more than one")
+				}
+				id = "tag:" + o.tag
+			}
 			if o.remote {
 				return runVerifyRemote(cmd.Context(), dockerCli.Out(), g, id, o)
 			}
@@ -53,6 +60,7 @@ manifest. Without an identity, encrypted backups get the first check only.`,
 	}
 	cmd.Flags().BoolVar(&o.remote, "remote", false, "Verify the copies on the remote target")
 	cmd.Flags().StringVar(&o.identity, "identity", "", "age identity file (or ssh private key) for encrypted remote backups")
+	cmd.Flags().StringVar(&o.tag, "tag", "", "Verify the newest backup with this tag (from run --tag)")
 	cmd.Flags().BoolVar(&o.all, "all", false, "Verify every backup of the project")
 	cmd.Flags().BoolVar(&o.allowDevices, "allow-devices", false, "Accept device nodes in archives")
 	return cmd
