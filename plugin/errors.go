@@ -65,7 +65,10 @@ func classify(err error) (int, string) {
 	var parse *state.ParseError
 	var ec exitCodeErr
 	var he hintError
+	var ie interruptedError
 	switch {
+	case errors.As(err, &ie) && !errors.As(err, &restart):
+		return ie.exitCode(), "autobackup: " + ie.Error()
 	case errors.As(err, &he):
 		return ExitUsage, msg + "\nTry: " + he.hint
 	case errors.As(err, &restart):

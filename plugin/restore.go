@@ -153,6 +153,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 		}
 	}
 	res, runErr := backup.Restore(ctx, eng, ro, rp)
+	runErr = interrupted(ctx, "restore", runErr)
 	rec := state.Restore{ID: archive.NewID(res.Started), BackupID: m.ID, Started: res.Started, Finished: res.Finished, Volumes: res.Volumes, Status: state.StatusSuccess}
 	if runErr != nil {
 		rec.Status = state.StatusFailed

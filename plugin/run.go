@@ -72,8 +72,8 @@ func withSignals(ctx context.Context, stderr io.Writer) (context.Context, func()
 			case s := <-ch:
 				n++
 				if n == 1 {
-					fmt.Fprintf(stderr, "\nautobackup: %s received: aborting; services that were stopped are being started again\n", s)
-					cancel(fmt.Errorf("interrupted by %s", s))
+					fmt.Fprintf(stderr, "\nautobackup: %s received: aborting; services that were stopped are being started again\n", signalName(s))
+					cancel(signalCause{s})
 				} else {
 					fmt.Fprintf(stderr, "\nautobackup: still bringing services back; please wait. Abandoning this leaves services stopped; if you must: kill -9 %d, then docker compose start\n", os.Getpid())
 				}
@@ -85,6 +85,66 @@ func withSignals(ctx context.Context, stderr io.Writer) (context.Context, func()
 		close(done)
 		cancel(nil)
 	}
+}
+
+// signalCause is the cancellation cause of a command stopped by a signal.
+type signalCause struct{ sig os.Signal }
+
+func (c signalCause) Error() string { return "interrupted by " + signalName(c.sig) }
+
+func signalName(s os.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT (Ctrl-C)"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
+}
+
+// interruptedError is what a command stopped by a signal (or by the docker
+// CLI closing the plugin's connection, which it does on Ctrl-C without a
+// terminal) returns: one line saying what was interrupted and what state
+// things are in, and the shell's exit code for the signal (130 for
+// SIGINT, 143 for SIGTERM).
+type interruptedError struct {
+	what  string // "backup", "restore"
+	cause error  // context.Cause of the command's context
+	err   error  // the command's own error, for errors.Is/As
+}
+
+func (e interruptedError) Error() string {
+	how := "interrupted"
+	var sc signalCause
+	if errors.As(e.cause, &sc) {
+		how += " by " + signalName(sc.sig)
+	}
+	switch e.what {
+	case "backup":
+		return e.what + " " + how + ": nothing was kept; every service that was stopped is running again"
+	}
+	return e.what + " " + how + ": the volumes being restored may hold part of the backup; every service that was stopped is running again. Run the restore again to finish it"
+}
+
+func (e interruptedError) Unwrap() error { return e.err }
+
+func (e interruptedError) exitCode() int {
+	var sc signalCause
+	if errors.As(e.cause, &sc) && sc.sig == syscall.SIGTERM {
+		return 143
+	}
+	return 130
+}
+
+// interrupted turns the error of a command whose context was cancelled
+// into an interruptedError, unless services are not back: that stays the
+// urgent message it is.
+func interrupted(ctx context.Context, what string, err error) error {
+	var restart *compose.RestartError
+	if err == nil || ctx.Err() == nil || errors.As(err, &restart) {
+		return err
+	}
+	return interruptedError{what: what, cause: context.Cause(ctx), err: err}
 }
 
 func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runOptions) error {
@@ -139,9 +199,7 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	warn := warnTo(stderr)
 	pingStart(ctx, env, warn)
 	res, runErr := backup.Run(ctx, eng, env.backupOptions(eng, o.tag, out.tee(pr)))
-	if runErr != nil && ctx.Err() != nil {
-		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(ctx))
-	}
+	runErr = interrupted(ctx, "backup", runErr)
 	if err := recordRun(env, o, res, runErr, ctx.Err() != nil); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
