@@ -34,6 +34,7 @@ type statusReport struct {
 	Enabled          bool           `json:"enabled"`
 	Schedule         string         `json:"schedule"`
 	NextRun          *time.Time     `json:"next_run,omitempty"`
+	ScheduledBy      string         `json:"scheduled_by,omitempty"` // what runs the schedule: crontab, systemd timer, launch agent, daemon; "" when nothing does
 	RetentionDays    int            `json:"retention_days"`
 	Retention        string         `json:"retention"`                 // the rules in effect
 	PruneStopped     string         `json:"prune_stopped,omitempty"`   // why pruning is stopped
@@ -191,6 +192,12 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 			}
 		}
 	}
+	if s.Enabled {
+		r.ScheduledBy = scheduledBy(env)
+		if r.ScheduledBy == "" {
+			r.NextRun = nil // it would not happen
+		}
+	}
 	switch {
 	case len(r.ServicesDown) > 0:
 		r.Next = "Services are NOT running since " + r.ServicesDownBy + ": " + strings.Join(r.ServicesDown, ", ") + ". Bring them back: " + upCommand(env)
@@ -207,7 +214,9 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 	case len(r.LocalOnly) > 0:
 		r.Next = fmt.Sprintf("%d backup(s) are local only: the upload failed (see above). Fix it, then upload them: docker autobackup push", len(r.LocalOnly))
 	case !s.Enabled:
-		r.Next = "Scheduled backups are off. Turn them on: docker autobackup enable"
+		r.Next = "Scheduled backups are off. Turn them on: docker autobackup enable (then docker autobackup schedule install, or run docker autobackup daemon)"
+	case r.ScheduledBy == "":
+		r.Next = "Backups are enabled but NOTHING RUNS THE SCHEDULE (no crontab line, systemd timer, launch agent or daemon): no backup will happen. Install one: docker autobackup schedule install"
 	default:
 		r.Next = "All good. Back up now with: docker autobackup run"
 	}
@@ -241,7 +250,9 @@ func printStatus(w io.Writer, r statusReport) error {
 		}
 	}
 	if r.NextRun != nil {
-		fmt.Fprintf(w, "Next run:     %s\n", r.NextRun.Local().Format(time.RFC3339))
+		fmt.Fprintf(w, "Next run:     %s (by %s)\n", r.NextRun.Local().Format(time.RFC3339), r.ScheduledBy)
+	} else if r.Enabled && r.ScheduledBy == "" {
+		fmt.Fprintln(w, "Next run:     NEVER: enabled, but no crontab line, systemd timer, launch agent or daemon runs it")
 	}
 	if r.LastBackupTime != nil {
 		fmt.Fprintf(w, "Last backup:  %s  %s  %s (%s ago)\n", r.LastBackupID, r.LastBackupStatus, r.LastBackupTime.Local().Format(time.RFC3339), time.Since(*r.LastBackupTime).Round(time.Second))
