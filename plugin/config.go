@@ -35,16 +35,20 @@ Change one with "config set KEY VALUE", remove it with "config unset KEY".`,
 	cmd.Flags().StringVar(&o.format, "format", "", `Output format: "json", or empty for a table`)
 	showCmd := &cobra.Command{Use: "show [OPTIONS]", Short: "Show every setting (the default)", RunE: show}
 	showCmd.Flags().StringVar(&o.format, "format", "", `Output format: "json", or empty for a table`)
+	setCmd := &cobra.Command{
+		Use:   "set KEY VALUE",
+		Short: "Change a setting (validated first; the file is untouched when invalid)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConfigSet(cmd.Context(), dockerCli.Out(), g, args[0], args[1])
+		},
+	}
+	// Flags end at KEY, so a VALUE such as -1 is a value, not a flag:
+	// its range check can then say what is wrong with it.
+	setCmd.Flags().SetInterspersed(false)
 	cmd.AddCommand(
 		showCmd,
-		&cobra.Command{
-			Use:   "set KEY VALUE",
-			Short: "Change a setting (validated first; the file is untouched when invalid)",
-			Args:  cobra.ExactArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runConfigSet(cmd.Context(), dockerCli.Out(), g, args[0], args[1])
-			},
-		},
+		setCmd,
 		&cobra.Command{
 			Use:   "unset KEY",
 			Short: "Remove a setting from autobackup.toml, so the compose file's value or the default applies",

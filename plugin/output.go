@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moby/term"
+	"github.com/spf13/pflag"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
@@ -115,3 +116,34 @@ func pct(n, total int64) string { return fmt.Sprintf("%d%%", n*100/total) }
 
 // humanBytes formats a byte count for the user.
 func humanBytes(n int64) string { return size.Format(n) }
+
+// optionalDuration is a duration flag whose unset value (-1: "use the
+// setting") is shown as no default in the help, not as "-1ns".
+type optionalDuration struct{ d *time.Duration }
+
+func (o optionalDuration) String() string {
+	if o.d == nil || *o.d < 0 {
+		return ""
+	}
+	return o.d.String()
+}
+
+func (o optionalDuration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration with a unit, like 30s or 5m")
+	}
+	if v < 0 {
+		return fmt.Errorf("want a duration of 0 or more")
+	}
+	*o.d = v
+	return nil
+}
+
+func (o optionalDuration) Type() string { return "duration" }
+
+// lockTimeoutFlag adds --lock-timeout to fs, stored in d (-1 when unset).
+func lockTimeoutFlag(fs *pflag.FlagSet, d *time.Duration) {
+	*d = -1
+	fs.Var(optionalDuration{d}, "lock-timeout", "How long to wait for another autobackup of this project to finish (default: the lock_timeout setting, 0 = fail at once)")
+}

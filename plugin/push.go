@@ -33,7 +33,7 @@ upload fails (the local backups stay).`,
 		},
 	}
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "Print only warnings and errors")
-	cmd.Flags().DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish")
+	lockTimeoutFlag(cmd.Flags(), &o.lockTimeout)
 	return cmd
 }
 

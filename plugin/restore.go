@@ -79,7 +79,7 @@ wrong identity is refused before anything is stopped.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "Verify and show what would be replaced; change nothing")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Print only warnings and errors")
 	f.BoolVar(&o.allowDevices, "allow-devices", false, "Accept device nodes in the archive")
-	f.DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish")
+	lockTimeoutFlag(f, &o.lockTimeout)
 	f.StringVar(&o.tag, "tag", "", "Restore the newest backup with this tag (from run --tag) instead of an ID")
 	f.StringVar(&o.fromProject, "from-project", "", "Restore a backup of another project (by its compose project name) into this one, volumes matched by compose key")
 	f.BoolVar(&o.stopOthers, "stop-others", false, "Also stop and restart running containers outside the project that use the volumes")
@@ -171,7 +171,6 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	}
 	if !o.quiet {
 		fmt.Fprintf(stderr, "autobackup: restored %d volume(s) from %s; downtime %s\n", len(res.Volumes), m.ID, res.Downtime.Round(time.Millisecond))
-		printImages(stderr, m)
 	}
 	return nil
 }

@@ -51,7 +51,7 @@ everything else goes to stderr, so id=$(docker autobackup run) works.`,
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Print only the backup ID")
 	f.BoolVar(&o.ifEnabled, "if-enabled", false, "Do nothing (exit 0) unless scheduled backups are enabled; for host scheduler entries")
 	f.DurationVar(&o.ifOlder, "if-older-than", 0, "Skip (exit 0, print the last ID) when a successful backup is more recent than this, e.g. 1h")
-	f.DurationVar(&o.lockTimeout, "lock-timeout", -1, "How long to wait for another autobackup of this project to finish (default from settings: 0, fail at once)")
+	lockTimeoutFlag(f, &o.lockTimeout)
 	return cmd
 }
 
@@ -409,7 +409,7 @@ func printPlan(ctx context.Context, w io.Writer, eng *engine.Docker, env *projec
 
 func orderString(levels [][]string) string {
 	if len(levels) == 0 {
-		return "(nothing to stop)"
+		return "(none: no running service to stop)"
 	}
 	parts := make([]string, len(levels))
 	for i, l := range levels {
