@@ -16,13 +16,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/docker-autobackup/docker-autobackup/backup"
@@ -232,7 +232,7 @@ func (d *Docker) HelperImage(ctx context.Context) (backup.HelperImage, error) {
 	} else if !errdefs.IsNotFound(err) {
 		return backup.HelperImage{}, fmt.Errorf("inspect helper image %s: %w", ref, err)
 	}
-	tarball := []byte{} // an empty layer: enough for never-started helpers
+	var tarball []byte
 	changes := []string{"LABEL " + LabelHelper + "=true", "LABEL " + LabelInstallation + "=" + installation()}
 	if canRun {
 		if tarball, err = content.tarball(); err != nil {
@@ -242,6 +242,7 @@ func (d *Docker) HelperImage(ctx context.Context) (backup.HelperImage, error) {
 			changes = append(changes, "ENV LD_LIBRARY_PATH="+content.libPath)
 		}
 	} else {
+		// An empty layer: enough for never-started helpers.
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
 		_ = tw.Close()

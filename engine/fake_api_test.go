@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -10,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -123,9 +122,20 @@ func fastRetries(t *testing.T) {
 // Errors as the docker client returns them.
 var (
 	errReset       = fmt.Errorf("Post \"http://docker/containers/x/stop\": %w", &net.OpError{Op: "read", Net: "unix", Err: syscall.ECONNRESET})
-	errServer      = errdefs.System(errors.New("Error response from daemon: 500 Internal Server Error"))
-	errNotFound    = errdefs.NotFound(errors.New("No such container: x"))
-	errConflict    = errdefs.Conflict(errors.New("Conflict: container is being removed"))
-	errRefused     = client.ErrorConnectionFailed("unix:///var/run/docker.sock")
-	errUnavailable = errdefs.Unavailable(errors.New("503 Service Unavailable"))
+	errServer      = errdefs.ErrInternal.WithMessage("Error response from daemon: 500 Internal Server Error")
+	errNotFound    = errdefs.ErrNotFound.WithMessage("No such container: x")
+	errConflict    = errdefs.ErrConflict.WithMessage("Conflict: container is being removed")
+	errRefused     = connectionFailed()
+	errUnavailable = errdefs.ErrUnavailable.WithMessage("503 Service Unavailable")
 )
+
+// connectionFailed is the error the client returns when the engine's socket
+// refuses the connection, made the way the client makes it.
+func connectionFailed() error {
+	c, err := client.NewClientWithOpts(client.WithHost("unix:///nonexistent/docker.sock"))
+	if err != nil {
+		panic(err)
+	}
+	_, err = c.Ping(context.Background())
+	return err
+}

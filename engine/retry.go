@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 )
 
 // Retry bounds: up to 5 attempts, 200 ms doubling to 3.2 s between them.
@@ -25,8 +25,8 @@ func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	if errdefs.IsNotFound(err) || errdefs.IsInvalidParameter(err) || errdefs.IsConflict(err) ||
-		errdefs.IsForbidden(err) || errdefs.IsUnauthorized(err) || errdefs.IsNotModified(err) {
+	if errdefs.IsNotFound(err) || errdefs.IsInvalidArgument(err) || errdefs.IsConflict(err) ||
+		errdefs.IsPermissionDenied(err) || errdefs.IsUnauthorized(err) || errdefs.IsNotModified(err) {
 		return false
 	}
 	if client.IsErrConnectionFailed(err) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
@@ -37,7 +37,7 @@ func transient(err error) bool {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
 	}
-	return errdefs.IsSystem(err) || errdefs.IsUnavailable(err) || errdefs.IsDeadline(err)
+	return errdefs.IsInternal(err) || errdefs.IsUnavailable(err) || errdefs.IsDeadlineExceeded(err)
 }
 
 // retry runs fn until it succeeds, fails with a non-transient error, the

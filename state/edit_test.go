@@ -153,7 +153,7 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			errs <- Update(path, func(f *File) error {
-				return f.Settings.Set(fmt.Sprintf("%s", []string{"stop_timeout", "start_timeout", "health_timeout", "poll_interval"}[i%4]), fmt.Sprintf("%ds", i+1), filepath.Dir(path))
+				return f.Settings.Set([]string{"stop_timeout", "start_timeout", "health_timeout", "poll_interval"}[i%4], fmt.Sprintf("%ds", i+1), filepath.Dir(path))
 			})
 		}()
 	}
