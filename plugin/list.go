@@ -25,7 +25,7 @@ import (
 type listEntry struct {
 	ID              string    `json:"id"`
 	Time            time.Time `json:"time"`
-	Status          string    `json:"status"` // success, failed, interrupted, missing, broken
+	Status          string    `json:"status"` // success, failed, interrupted, missing, elsewhere (complete, in another folder), broken
 	Tag             string    `json:"tag,omitempty"`
 	SizeBytes       int64     `json:"size_bytes"`
 	DurationSeconds float64   `json:"duration_seconds"`
@@ -138,10 +138,19 @@ func listBackups(env *projectEnv) ([]listEntry, error) {
 			DurationSeconds: b.DurationSeconds, DowntimeSeconds: b.DowntimeSeconds, Volumes: b.Volumes, Error: b.Error}
 		if b.Status == state.StatusSuccess {
 			le.Status = "missing"
-			le.Error = "recorded in " + state.FileName + " but " + b.Path + " is gone"
+			le.Error = "recorded in " + state.HistoryName + " but " + b.Path + " is gone"
 			if b.Path != "" {
-				if _, err := os.Stat(filepath.Join(env.Dir, b.Path)); err == nil {
-					le.Error = "files present but not a complete backup"
+				path := b.Path
+				if !filepath.IsAbs(path) {
+					path = filepath.Join(env.Dir, path)
+				}
+				if _, err := os.Stat(path); err == nil {
+					le.Error = "files present in " + b.Path + " but not a complete backup"
+					if _, err := os.Stat(filepath.Join(path, archive.ManifestName)); err == nil && filepath.Dir(path) != env.BackupDir {
+						le.Status = "elsewhere"
+						le.Error = fmt.Sprintf("a complete backup in %s, outside the backup directory %s (was the directory setting changed?); move it into %s to list, verify and restore it",
+							filepath.Dir(b.Path), env.relPath(env.BackupDir), env.relPath(env.BackupDir))
+					}
 				}
 			}
 		}

@@ -59,3 +59,26 @@ func TestPickBackup(t *testing.T) {
 		}
 	}
 }
+
+// TestListAfterDirectoryChange: backups left in the old folder are shown
+// as complete and elsewhere, with where they are, not as broken.
+func TestListAfterDirectoryChange(t *testing.T) {
+	ctx := context.Background()
+	g := testProject(t, "")
+	id := commitBackup(t, g, time.Now().Add(-time.Hour), "success")
+	var out strings.Builder
+	if err := runConfigSet(ctx, &out, g, "directory", "./elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	env, err := loadProject(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := listBackups(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != id || list[0].Status != "elsewhere" || !strings.Contains(list[0].Error, "backups") || !strings.Contains(list[0].Error, "elsewhere") {
+		t.Errorf("list after the directory changed: %+v", list)
+	}
+}
