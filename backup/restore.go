@@ -176,7 +176,7 @@ func selectVolumes(m *archive.Manifest, names []string) ([]archive.Volume, error
 			for _, v := range m.Volumes {
 				have = append(have, v.Name)
 			}
-			return nil, fmt.Errorf("%w: volume %q is not in backup %s (it has: %s)", ErrUsage, n, m.ID, strings.Join(have, ", "))
+			return nil, usageErrorf("volume %q is not in backup %s (it has: %s)", n, m.ID, strings.Join(have, ", "))
 		}
 		if !slices.ContainsFunc(out, func(v archive.Volume) bool { return v.Name == m.Volumes[i].Name }) {
 			out = append(out, m.Volumes[i])
@@ -218,8 +218,8 @@ func mapVolumes(p *types.Project, m *archive.Manifest, sel []archive.Volume) ([]
 			have = append(have, k)
 		}
 		sort.Strings(have)
-		return nil, fmt.Errorf("%w: backup %s has volume(s) %s that project %s does not declare (its volumes: %s); choose the others with --volume",
-			ErrUsage, m.ID, strings.Join(missing, ", "), p.Name, strings.Join(have, ", "))
+		return nil, usageErrorf("backup %s has volume(s) %s that project %s does not declare (its volumes: %s); choose the others with --volume",
+			m.ID, strings.Join(missing, ", "), p.Name, strings.Join(have, ", "))
 	}
 	return out, nil
 }
@@ -245,6 +245,17 @@ const labelComposeVolume = "com.docker.compose.volume"
 
 // ErrUsage marks errors in what the caller asked for (exit code 2).
 var ErrUsage = errors.New("invalid request")
+
+// usageError is an error in what the caller asked for: errors.Is ErrUsage,
+// worded without its prefix.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string        { return e.msg }
+func (e usageError) Is(target error) bool { return target == ErrUsage }
+
+func usageErrorf(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
+}
 
 // servicesUsing returns the services that mount one of vols, plus every
 // service that depends on them (directly or not): those must not run while

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/cli/cli/command"
@@ -154,6 +155,9 @@ func (e *projectEnv) relPath(path string) string {
 func newEngine(ctx context.Context, dockerCli command.Cli) (*engine.Docker, error) {
 	api := dockerCli.Client()
 	if _, err := api.Ping(ctx); err != nil {
+		if strings.Contains(err.Error(), "permission denied") {
+			return nil, fmt.Errorf("cannot reach the Docker engine: %w; your user may not use the engine's socket: add it to the docker group (sudo usermod -aG docker $USER, then log in again) or run as root", err)
+		}
 		return nil, fmt.Errorf("cannot reach the Docker engine: %w; is the daemon running, and is your docker context right (docker context ls)?", err)
 	}
 	return engine.New(api, autobackup.Version()), nil
