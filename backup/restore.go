@@ -65,6 +65,11 @@ type RestorePlan struct {
 // ErrVerify marks a backup that failed verification: nothing was touched.
 var ErrVerify = errors.New("backup failed verification")
 
+type verifyError struct{ msg string }
+
+func (e verifyError) Error() string        { return e.msg }
+func (e verifyError) Is(target error) bool { return target == ErrVerify }
+
 // PlanRestore selects and checks everything before anything is touched:
 // the volumes exist in the backup, the archives verify (checksum,
 // decompression, tar structure, no entry escaping the volume), and a
@@ -79,13 +84,29 @@ func PlanRestore(ctx context.Context, eng Engine, o RestoreOptions) (*RestorePla
 	sub.Volumes = sel
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "verify"})
 	var bad []string
+	badArchive := map[string]bool{}
 	for _, c := range archive.Verify(ctx, o.BackupPath, &sub, o.Safety) {
 		if c.Err != nil {
 			bad = append(bad, fmt.Sprintf("%s: %v", c.Archive, c.Err))
+			badArchive[c.Archive] = true
 		}
 	}
 	if len(bad) > 0 {
-		return nil, fmt.Errorf("%w, nothing was changed: %s", ErrVerify, strings.Join(bad, "; "))
+		// Name the volumes, and offer the ones that verified: the user
+		// decides whether a partial restore is what they want.
+		var broken, good []string
+		for _, v := range sel {
+			if badArchive[v.Archive] {
+				broken = append(broken, v.Name)
+			} else {
+				good = append(good, v.Key)
+			}
+		}
+		msg := fmt.Sprintf("%s, nothing was changed: volume(s) %s: %s", ErrVerify, strings.Join(broken, ", "), strings.Join(bad, "; "))
+		if len(good) > 0 {
+			msg += "; the other volumes verified: restore only those with --volume " + strings.Join(good, " --volume ")
+		}
+		return nil, verifyError{msg}
 	}
 	targets, err := mapVolumes(o.Project, o.Manifest, sel)
 	if err != nil {

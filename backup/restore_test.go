@@ -82,7 +82,7 @@ func TestPlanRestoreRefuses(t *testing.T) {
 		}, backup.ErrUsage, []string{`"nope"`, "p_cache", "p_dbdata"}, true},
 		{"tampered archive", func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions) {
 			tamper(t, filepath.Join(ro.BackupPath, ro.Manifest.Volumes[1].Archive))
-		}, backup.ErrVerify, []string{ro0Archive(), "nothing was changed"}, true},
+		}, backup.ErrVerify, []string{ro0Archive(), "nothing was changed", "volume(s) p_dbdata", "--volume cache"}, true},
 		{"missing archive", func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions) {
 			if err := os.Remove(filepath.Join(ro.BackupPath, ro.Manifest.Volumes[0].Archive)); err != nil {
 				t.Fatal(err)
