@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -330,4 +331,33 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestRestoreBackupFirst: --backup-first keeps what a restore throws away
+// in a backup of its own, whose ID is printed, so the restore can be
+// undone.
+func TestRestoreBackupFirst(t *testing.T) {
+	p := NewProject(t)
+	writeFile(t, filepath.Join(p.Dir, "autobackup.toml"), "[settings]\nsnapshot = \"stream\"\n")
+	p.Compose(t, "up", "-d", "--wait")
+	p.Compose(t, "exec", "-T", "app", "sh", "-c", "echo old > /data/who")
+	id := mustRun(t, p)
+	p.Compose(t, "exec", "-T", "app", "sh", "-c", "echo orders-placed-since > /data/who")
+	r := p.Autobackup(t, "restore", id, "--yes", "--backup-first")
+	if r.Code != 0 {
+		t.Fatalf("restore --backup-first: %v", r)
+	}
+	if got := volumeFile(t, p); got != "old" {
+		t.Errorf("after the restore: %q, want old", got)
+	}
+	m := regexp.MustCompile(`docker autobackup restore (\d{8}-\d{6}-[0-9a-f]{4}) --yes`).FindStringSubmatch(r.Stderr)
+	if m == nil {
+		t.Fatalf("the restore did not print how to undo it:\n%s", r.Stderr)
+	}
+	if r := p.Autobackup(t, "restore", "--tag", "pre-restore", "--yes"); r.Code != 0 || !strings.Contains(r.Stderr, m[1]) {
+		t.Fatalf("undo with --tag pre-restore (%s): %v", m[1], r)
+	}
+	if got := volumeFile(t, p); got != "orders-placed-since" {
+		t.Errorf("after undoing the restore: %q, want the data written before it", got)
+	}
 }

@@ -15,22 +15,26 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/crypt"
+	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/progress"
 	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
 type restoreOptions struct {
-	volumes      []string
-	yes          bool
-	dryRun       bool
-	quiet        bool
-	allowDevices bool
-	lockTimeout  time.Duration
-	fromProject  string
-	stopOthers   bool
-	tag          string
-	remote       bool
-	identity     string
+	volumes        []string
+	yes            bool
+	dryRun         bool
+	quiet          bool
+	allowDevices   bool
+	lockTimeout    time.Duration
+	fromProject    string
+	stopOthers     bool
+	tag            string
+	backupFirst    bool // --backup-first; its default depends on the terminal (see backupFirstSet)
+	backupFirstSet bool
+	remote         bool
+	identity       string
 }
 
 func newRestoreCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -70,6 +74,7 @@ wrong identity is refused before anything is stopped.`,
 				}
 				id = "tag:" + o.tag
 			}
+			o.backupFirstSet = cmd.Flags().Changed("backup-first")
 			return runRestore(cmd.Context(), dockerCli, g, id, o)
 		},
 	}
@@ -81,6 +86,7 @@ wrong identity is refused before anything is stopped.`,
 	f.BoolVar(&o.allowDevices, "allow-devices", false, "Accept device nodes in the archive")
 	lockTimeoutFlag(f, &o.lockTimeout)
 	f.StringVar(&o.tag, "tag", "", "Restore the newest backup with this tag (from run --tag) instead of an ID")
+	f.BoolVar(&o.backupFirst, "backup-first", false, "First back up the volumes' current state (tagged pre-restore) so this restore can be undone (default: on when run from a terminal)")
 	f.StringVar(&o.fromProject, "from-project", "", "Restore a backup of another project (by its compose project name) into this one, volumes matched by compose key")
 	f.BoolVar(&o.stopOthers, "stop-others", false, "Also stop and restart running containers outside the project that use the volumes")
 	f.BoolVar(&o.remote, "remote", false, "Pick the backup on the remote target (latest: the remote's newest); it is downloaded unless this host has it")
@@ -152,6 +158,19 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 			return exitCodeErr{code: ExitFailed, err: errors.New("restore cancelled; nothing was changed")}
 		}
 	}
+	backupFirst := o.backupFirst
+	if !o.backupFirstSet {
+		backupFirst = dockerCli.In().IsTerminal()
+	}
+	if backupFirst && len(rp.Create) < len(rp.Volumes) {
+		safety, err := backupBeforeRestore(ctx, env, eng, pr, stderr)
+		if err != nil {
+			return err
+		}
+		if !o.quiet {
+			fmt.Fprintf(stderr, "autobackup: the current data is in backup %s; to undo this restore: docker autobackup restore %s --yes\n", safety, safety)
+		}
+	}
 	res, runErr := backup.Restore(ctx, eng, ro, rp)
 	runErr = interrupted(ctx, "restore", runErr)
 	rec := state.Restore{ID: archive.NewID(res.Started), BackupID: m.ID, Started: res.Started, Finished: res.Finished, Volumes: res.Volumes, Status: state.StatusSuccess}
@@ -173,6 +192,23 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 		fmt.Fprintf(stderr, "autobackup: restored %d volume(s) from %s; downtime %s\n", len(res.Volumes), m.ID, res.Downtime.Round(time.Millisecond))
 	}
 	return nil
+}
+
+// backupBeforeRestore backs up the project as it is now (tagged
+// pre-restore), so that the restore can be undone, and records the run. A
+// failure stops the restore before anything was replaced.
+func backupBeforeRestore(ctx context.Context, env *projectEnv, eng *engine.Docker, pr progress.Reporter, stderr io.Writer) (string, error) {
+	fmt.Fprintln(stderr, "autobackup: backing up the current data first (--backup-first)")
+	o := runOptions{tag: "pre-restore"}
+	res, err := backup.Run(ctx, eng, env.backupOptions(eng, o.tag, pr))
+	err = interrupted(ctx, "backup", err)
+	if rerr := recordRun(env, o, res, err, ctx.Err() != nil); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	if err != nil {
+		return "", fmt.Errorf("the backup of the current data failed, so nothing was restored: %w; fix it, or restore without it: --backup-first=false", err)
+	}
+	return res.ID, nil
 }
 
 // resolveForRestore finds the backup locally, or downloads it from the
