@@ -126,27 +126,37 @@ func pruneRemote(ctx context.Context, env *projectEnv, now time.Time, dryRun boo
 	if err != nil {
 		return err
 	}
+	var entries []archive.Entry
+	for _, l := range listed {
+		e := archive.Entry{ID: l.ID, Err: l.Err, Project: env.Project.Name}
+		if l.Index != nil {
+			// The index holds what retention needs: the time, the tag, and
+			// the stored size, which the prune guard compares between
+			// consecutive remote backups.
+			e.Manifest = &archive.Manifest{ID: l.ID, Project: l.Index.Project, Tag: l.Index.Tag, Started: l.Index.Started,
+				Volumes: []archive.Volume{{Name: "all", TarBytes: l.Index.SizeBytes, ArchiveBytes: l.Index.SizeBytes}}}
+		}
+		entries = append(entries, e)
+	}
+	// The same rules as the local folder's, with [remote]'s own
+	// retention_days and keep_min where set.
 	rc := env.remoteConfig()
-	policy := retention.Policy{RetentionDays: env.Settings.RetentionDays, KeepMin: env.Settings.KeepMin, Unsuccessful: map[string]bool{}}
+	policy := retentionPolicy(env.Settings, f, entries)
 	if rc.RetentionDays > 0 {
 		policy.RetentionDays = rc.RetentionDays
 	}
 	if rc.KeepMin > 0 {
 		policy.KeepMin = rc.KeepMin
 	}
-	var entries []archive.Entry
-	for _, l := range listed {
-		e := archive.Entry{ID: l.ID, Err: l.Err}
-		if l.Index != nil {
-			e.Manifest = &archive.Manifest{ID: l.ID, Started: l.Index.Started}
-		}
-		if b, ok := f.FindBackup(l.ID); ok && b.Status != state.StatusSuccess {
-			policy.Unsuccessful[l.ID] = true
-		}
-		entries = append(entries, e)
+	if err := policy.Validate(); err != nil {
+		return policyError(err)
 	}
 	d := retention.Decide(now, entries, policy)
 	where := fmt.Sprintf("remote %s", t.Store)
+	if d.Stopped != "" {
+		fmt.Fprintf(w, "%sWARNING pruning of %s stopped: %s; nothing is deleted there\n", prefix, where, d.Stopped)
+		return nil
+	}
 	for _, it := range d.Broken {
 		fmt.Fprintf(w, "%sWARNING remote backup %s is not deleted: %v\n", prefix, it.ID, it.Err)
 	}

@@ -103,3 +103,40 @@ func TestUploadStatusAndCatchUp(t *testing.T) {
 		t.Errorf("upload after remote prune: %v\n%s", err, w.String())
 	}
 }
+
+// TestRemotePruneUsesTheRules: the remote is pruned by the same rules as
+// the local folder (here keep_daily), with [remote]'s own retention_days.
+func TestRemotePruneUsesTheRules(t *testing.T) {
+	ctx := context.Background()
+	g := testProject(t, "x-autobackup:\n  remote:\n    url: s3://bkt/x\n")
+	now := time.Now()
+	var ids []string
+	for d := 5; d >= 1; d-- {
+		ids = append(ids, commitBackup(t, g, now.Add(-time.Duration(d)*24*time.Hour), state.StatusSuccess))
+	}
+	var out bytes.Buffer
+	for _, kv := range [][2]string{{"keep_daily", "2"}, {"keep_min", "1"}, {"retention_days", "0"}, {"remote.keep_min", "1"}} {
+		if err := runConfigSet(ctx, &out, g, kv[0], kv[1]); err != nil {
+			t.Fatalf("config set %s: %v", kv[0], err)
+		}
+	}
+	env, err := loadProject(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := remote.NewMemory()
+	env.store = mem
+	if err := uploadBackups(ctx, env, &out, "", true); err != nil {
+		t.Fatal(err)
+	}
+	var w bytes.Buffer
+	if err := pruneRemote(ctx, env, now, false, &w, ""); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		deleted := strings.Contains(w.String(), "deleted from remote memory: "+id)
+		if want := i < 3; deleted != want {
+			t.Errorf("backup %d (%s): deleted %v, want %v:\n%s", i, id, deleted, want, w.String())
+		}
+	}
+}
