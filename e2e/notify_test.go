@@ -419,7 +419,7 @@ func TestNotify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, toml, strings.Replace(string(data), "\n[settings]\n", "\n[settings]\ndirectory = \"blocked\"\n", 1))
+		writeFile(t, toml, strings.Replace(string(data), "[settings]\n", "[settings]\ndirectory = \"blocked\"\n", 1))
 		r := p.Autobackup(t, "run")
 		if r.Code != 1 {
 			t.Fatalf("run into a file: %v; want exit 1", r)

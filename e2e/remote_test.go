@@ -258,9 +258,13 @@ func TestRemote(t *testing.T) {
 		}
 	})
 
-	// No secret anywhere: outputs, autobackup.toml, the manifests.
-	files := []string{filepath.Join(p.Dir, "autobackup.toml")}
+	// No secret anywhere: outputs, the settings and history files (as far
+	// as the host-loss case left them), the manifests.
+	files, _ := filepath.Glob(filepath.Join(p.Dir, "autobackup*.toml"))
 	ms, _ := filepath.Glob(filepath.Join(p.Dir, "backups", "*", "manifest.json"))
+	if len(ms) == 0 {
+		t.Error("no manifest to check for secrets")
+	}
 	for _, f := range append(files, ms...) {
 		data, err := os.ReadFile(f)
 		if err != nil {
