@@ -43,6 +43,16 @@ type DirectFile struct {
 	done  bool // finished or discarded
 }
 
+// Written returns how many bytes the direct writer has written so far
+// (the size of the file it fills), for progress; 0 when unknown.
+func (f *DirectFile) Written() int64 {
+	fi, err := os.Stat(filepath.Join(f.p.path, f.temp))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 // Direct reserves an archive file name for volume and creates the file a
 // direct writer fills. Call Finish once it is written, or Discard.
 func (p *Pending) Direct(volume string) (*DirectFile, error) {

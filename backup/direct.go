@@ -129,8 +129,10 @@ func probe(ctx context.Context, eng Engine, id, src string, f *archive.DirectFil
 // runPack archives src inside the serving helper id into f and adopts the
 // result into v. errNotShared means the helper did not see f; f is then
 // discarded and the caller copies through the API.
-func runPack(ctx context.Context, eng Engine, id, src string, f *archive.DirectFile, level int, v *archive.Volume) error {
+func runPack(ctx context.Context, eng Engine, o Options, id, src string, f *archive.DirectFile, level int, v *archive.Volume) error {
+	stop := watchArchive(o, v.Name, f)
 	code, out, err := eng.Exec(ctx, id, ExecSpec{Cmd: packCommand(src, f, level, false)})
+	stop()
 	var res archive.PackResult
 	err = helperOutcome(code, out, err, &res)
 	if err == nil {
@@ -143,11 +145,38 @@ func runPack(ctx context.Context, eng Engine, id, src string, f *archive.DirectF
 	return nil
 }
 
+// watchArchive reports the growth of the archive a helper writes straight
+// into the backup folder, which is all the plugin sees of that copy, until
+// the returned function is called.
+func watchArchive(o Options, volume string, f *archive.DirectFile) (stop func()) {
+	if o.Reporter == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if n := f.Written(); n > 0 {
+					progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: volume, Bytes: n, Total: o.LastArchive[volume], Archive: true})
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
 // packVolume copies one volume with a packer while the services are
 // stopped, falling back to the API when the helper does not see the file.
 func packVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, p *packer, v *archive.Volume, before VolumeInfo, expected int64) error {
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: expected})
-	err := runPack(ctx, eng, p.helper, "/v", p.file, o.Level, v)
+	err := runPack(ctx, eng, o, p.helper, "/v", p.file, o.Level, v)
 	if errors.Is(err, errNotShared) {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the helper no longer sees the backup folder; copying " + v.Name + " through the engine's API"})
 		return snapshotVolume(ctx, eng, o, image, pending, v, before, expected)

@@ -39,6 +39,7 @@ type Options struct {
 	Host        string                            // recorded in the manifest; archive.Hostname() when empty
 	Now         func() time.Time                  // for tests; time.Now when nil
 	LastSizes   map[string]int64                  // uncompressed size per volume at the last backup, for progress ETAs
+	LastArchive map[string]int64                  // archive size per volume at the last backup, for the direct path's progress
 	Mode        string                            // snapshot setting: auto (default), staged or stream
 	NoDirect    bool                              // always copy through the engine's API (see direct.go)
 	// Preflight, when set, runs with the other checks before anything is

@@ -322,7 +322,7 @@ func removeStagers(ctx context.Context, eng Engine, stagers []*stager) error {
 func archiveStaged(ctx context.Context, eng Engine, o Options, pending *archive.Pending, s *stager, v *archive.Volume) error {
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: o.LastSizes[v.Name]})
 	if s.file != nil {
-		err := runPack(ctx, eng, s.helper, "/s/data", s.file, o.Level, v)
+		err := runPack(ctx, eng, o, s.helper, "/s/data", s.file, o.Level, v)
 		s.file = nil
 		if err == nil {
 			progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: viaHelper})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,12 +48,27 @@ func (p *printer) Report(e progress.Event) {
 	case progress.Phase:
 		return // the per-step lines say enough
 	case progress.VolumeBytes:
-		if !p.tty || time.Since(p.lastLive) < 200*time.Millisecond {
+		what := "copying"
+		if e.Archive {
+			what = "archive"
+		}
+		line := fmt.Sprintf("  %s %s: %s", what, e.Volume, rateLine(e.Bytes, e.Total, time.Since(p.start["v:"+e.Volume])))
+		if !p.tty {
+			// Without a terminal: a plain line now and then on long
+			// copies, no escape codes.
+			if time.Since(p.start["v:"+e.Volume]) < plainEvery || time.Since(p.lastLive) < plainEvery {
+				return
+			}
+			p.lastLive = time.Now()
+			p.line("%s", strings.TrimSpace(line))
+			return
+		}
+		if time.Since(p.lastLive) < 200*time.Millisecond {
 			return
 		}
 		p.lastLive = time.Now()
 		p.live = true
-		fmt.Fprintf(p.w, "\r\033[K  copying %s: %s", e.Volume, rateLine(e.Bytes, e.Total, time.Since(p.start["v:"+e.Volume])))
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
 		return
 	}
 	if p.live {
@@ -90,6 +106,9 @@ func (p *printer) Report(e progress.Event) {
 		p.line("%s", e.Message)
 	}
 }
+
+// plainEvery is how often a copy's progress is printed without a terminal.
+const plainEvery = 10 * time.Second
 
 func (p *printer) line(format string, a ...any) {
 	fmt.Fprintf(p.w, format+"\n", a...)

@@ -238,6 +238,7 @@ func (e *projectEnv) backupOptions(eng *engine.Docker, tag string, r progress.Re
 		Reporter:    r,
 		ToolVersion: autobackup.Version(),
 		LastSizes:   lastSizes(e),
+		LastArchive: lastArchiveSizes(e),
 		Host:        archive.Hostname(),
 		Keep:        e.keep(),
 		SkipVolumes: e.skipVolumes(),
@@ -416,6 +417,24 @@ func orderString(levels [][]string) string {
 		parts[i] = strings.Join(l, " + ")
 	}
 	return strings.Join(parts, " → ")
+}
+
+// lastArchiveSizes returns the archive size of each volume at the newest
+// backup of the project that has it.
+func lastArchiveSizes(env *projectEnv) map[string]int64 {
+	out := map[string]int64{}
+	entries, _ := env.backups()
+	for _, e := range entries {
+		if e.Manifest == nil {
+			continue
+		}
+		for _, v := range e.Manifest.Volumes {
+			if _, ok := out[v.Name]; !ok {
+				out[v.Name] = v.ArchiveBytes
+			}
+		}
+	}
+	return out
 }
 
 // lastSizes returns the uncompressed size of each volume at the newest

@@ -35,6 +35,10 @@ type Event struct {
 	Message   string
 	Bytes     int64
 	Total     int64
+	// Archive says Bytes and Total of a VolumeBytes event count the
+	// compressed archive written so far (what a helper writing next to
+	// the data lets us see), not the volume's bytes read.
+	Archive bool
 }
 
 // Reporter receives events. Implementations must be safe for concurrent
