@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -549,7 +550,15 @@ func installSystemd(w io.Writer, env *projectEnv, j hostJob, o installOptions) e
 		fmt.Fprintf(w, "Wrote %s:\n%s\n", filepath.Join(dir, f.name), f.content)
 	}
 	fmt.Fprintf(w, "Output goes to %s. Activate the timer:\n  systemctl --user daemon-reload && systemctl --user enable --now %s.timer\n", j.logFile, name)
-	fmt.Fprintf(w, "(To run it while you are logged out: loginctl enable-linger %s)\n", shellQuote(os.Getenv("USER")))
+	login := os.Getenv("USER")
+	if u, err := user.Current(); login == "" && err == nil {
+		login = u.Username
+	}
+	who := shellQuote(login)
+	if login == "" {
+		who = "$(id -un)"
+	}
+	fmt.Fprintf(w, "(To run it while you are logged out: loginctl enable-linger %s)\n", who)
 	return nil
 }
 
