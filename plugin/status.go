@@ -28,26 +28,27 @@ type statusOptions struct {
 
 // statusReport is what `status` shows; `--format json` prints it as is.
 type statusReport struct {
-	Project          string         `json:"project"`
-	ProjectDir       string         `json:"project_dir"`
-	StateFile        string         `json:"state_file"`
-	Enabled          bool           `json:"enabled"`
-	Schedule         string         `json:"schedule"`
-	NextRun          *time.Time     `json:"next_run,omitempty"`
-	ScheduledBy      string         `json:"scheduled_by,omitempty"` // what runs the schedule: crontab, systemd timer, launch agent, daemon; "" when nothing does
-	RetentionDays    int            `json:"retention_days"`
-	Retention        string         `json:"retention"`                 // the rules in effect
-	PruneStopped     string         `json:"prune_stopped,omitempty"`   // why pruning is stopped
-	RetentionError   string         `json:"retention_error,omitempty"` // an invalid combination of settings
-	Directory        string         `json:"directory"`
-	Remote           string         `json:"remote,omitempty"`    // remote.url; never credentials
-	Encrypted        bool           `json:"encrypted,omitempty"` // uploads are encrypted (remote.encrypt_to)
-	LocalOnly        []string       `json:"local_only,omitempty"`
-	LastBackupID     string         `json:"last_backup_id,omitempty"`
-	LastBackupTime   *time.Time     `json:"last_backup_time,omitempty"`
-	LastBackupStatus string         `json:"last_backup_status,omitempty"`
-	LastSuccessTime  *time.Time     `json:"last_success_time,omitempty"`
-	Recent           []statusBackup `json:"recent"`
+	Project          string          `json:"project"`
+	ProjectDir       string          `json:"project_dir"`
+	StateFile        string          `json:"state_file"`
+	Enabled          bool            `json:"enabled"`
+	Schedule         string          `json:"schedule"`
+	NextRun          *time.Time      `json:"next_run,omitempty"`
+	ScheduledBy      string          `json:"scheduled_by,omitempty"` // what runs the schedule: crontab, systemd timer, launch agent, daemon; "" when nothing does
+	RetentionDays    int             `json:"retention_days"`
+	Retention        string          `json:"retention"`                 // the rules in effect
+	PruneStopped     string          `json:"prune_stopped,omitempty"`   // why pruning is stopped
+	RetentionError   string          `json:"retention_error,omitempty"` // an invalid combination of settings
+	Directory        string          `json:"directory"`
+	Remote           string          `json:"remote,omitempty"`    // remote.url; never credentials
+	Encrypted        bool            `json:"encrypted,omitempty"` // uploads are encrypted (remote.encrypt_to)
+	LocalOnly        []string        `json:"local_only,omitempty"`
+	LastBackupID     string          `json:"last_backup_id,omitempty"`
+	LastBackupTime   *time.Time      `json:"last_backup_time,omitempty"`
+	LastBackupStatus string          `json:"last_backup_status,omitempty"`
+	LastSuccessTime  *time.Time      `json:"last_success_time,omitempty"`
+	Recent           []statusBackup  `json:"recent"`
+	Restores         []state.Restore `json:"restores,omitempty"` // the most recent, newest first
 	// StagingBytes estimates the disk the staging copies of the volumes
 	// take (the uncompressed size at the newest staged backup); they are
 	// kept between runs so the next one copies only what changed.
@@ -192,6 +193,9 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 			}
 		}
 	}
+	for i := len(f.Restores) - 1; i >= 0 && len(r.Restores) < 3; i-- {
+		r.Restores = append(r.Restores, f.Restores[i])
+	}
 	if s.Enabled {
 		r.ScheduledBy = scheduledBy(env)
 		if r.ScheduledBy == "" {
@@ -284,6 +288,15 @@ func printStatus(w io.Writer, r statusReport) error {
 			}
 			for _, warn := range b.Warnings {
 				fmt.Fprintf(w, "      warning: %s\n", warn)
+			}
+		}
+	}
+	if len(r.Restores) > 0 {
+		fmt.Fprintln(w, "Recent restores:")
+		for _, rs := range r.Restores {
+			fmt.Fprintf(w, "  %-20s from %s  %-11s %s\n", rs.Started.Local().Format("2006-01-02 15:04:05"), rs.BackupID, rs.Status, strings.Join(rs.Volumes, ","))
+			if rs.Error != "" {
+				fmt.Fprintf(w, "      error: %s\n", rs.Error)
 			}
 		}
 	}

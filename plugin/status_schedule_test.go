@@ -44,3 +44,24 @@ func TestStatusSeesNothingSchedules(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusShowsRestores(t *testing.T) {
+	g := testProject(t, "")
+	if err := state.Update(stateFile(g), func(f *state.File) error {
+		f.RecordRestore(state.Restore{ID: "20261201-100000-aaaa", BackupID: "20261201-090000-bbbb", Started: time.Now(), Finished: time.Now(), Volumes: []string{"shop_dbdata"}, Status: state.StatusSuccess})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	env, err := loadProject(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := printStatus(&out, buildStatus(env, 5, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Recent restores:") || !strings.Contains(out.String(), "from 20261201-090000-bbbb") {
+		t.Errorf("status does not show the restore:\n%s", out.String())
+	}
+}
