@@ -419,27 +419,17 @@ func orderString(levels [][]string) string {
 	return strings.Join(parts, " → ")
 }
 
-// lastArchiveSizes returns the archive size of each volume at the newest
-// backup of the project that has it.
-func lastArchiveSizes(env *projectEnv) map[string]int64 {
-	out := map[string]int64{}
-	entries, _ := env.backups()
-	for _, e := range entries {
-		if e.Manifest == nil {
-			continue
-		}
-		for _, v := range e.Manifest.Volumes {
-			if _, ok := out[v.Name]; !ok {
-				out[v.Name] = v.ArchiveBytes
-			}
-		}
-	}
-	return out
+// lastSizes returns the uncompressed size of each volume at the newest
+// backup of the project that has it; lastArchiveSizes the archive's.
+func lastSizes(env *projectEnv) map[string]int64 {
+	return lastVolumeSizes(env, func(v archive.Volume) int64 { return v.TarBytes })
 }
 
-// lastSizes returns the uncompressed size of each volume at the newest
-// backup of the project that has it.
-func lastSizes(env *projectEnv) map[string]int64 {
+func lastArchiveSizes(env *projectEnv) map[string]int64 {
+	return lastVolumeSizes(env, func(v archive.Volume) int64 { return v.ArchiveBytes })
+}
+
+func lastVolumeSizes(env *projectEnv, size func(archive.Volume) int64) map[string]int64 {
 	out := map[string]int64{}
 	entries, _ := env.backups()
 	for _, e := range entries {
@@ -448,7 +438,7 @@ func lastSizes(env *projectEnv) map[string]int64 {
 		}
 		for _, v := range e.Manifest.Volumes {
 			if _, ok := out[v.Name]; !ok {
-				out[v.Name] = v.TarBytes
+				out[v.Name] = size(v)
 			}
 		}
 	}
