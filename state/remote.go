@@ -3,10 +3,8 @@ package state
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -259,26 +257,9 @@ func RemoteFromMap(raw any) (Remote, error) {
 	var r Remote
 	var errs []error
 	for _, k := range keys {
-		var str string
-		switch v := m[k].(type) {
-		case string:
-			str = v
-		case bool:
-			str = strconv.FormatBool(v)
-		case int:
-			str = strconv.Itoa(v)
-		case int64:
-			str = strconv.FormatInt(v, 10)
-		case uint64:
-			str = strconv.FormatUint(v, 10)
-		case float64:
-			if v != math.Trunc(v) {
-				errs = append(errs, fmt.Errorf("remote.%s %v: want a whole number", k, v))
-				continue
-			}
-			str = strconv.FormatFloat(v, 'f', -1, 64)
-		default:
-			errs = append(errs, fmt.Errorf("remote.%s: want a string, boolean or number, got %T", k, v))
+		str, err := scalarText(m[k], false, false)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remote.%s: %w", k, err))
 			continue
 		}
 		if err := r.Set(k, str); err != nil {

@@ -500,6 +500,39 @@ func (s *Settings) Unset(key string) error {
 	return nil
 }
 
+// scalarText formats a value decoded from YAML or JSON as the text Set
+// takes: strings, booleans, whole numbers, a decimal where the key takes a
+// fraction, and a list where it takes one.
+func scalarText(v any, fraction, list bool) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case int:
+		return strconv.Itoa(v), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case uint64:
+		return strconv.FormatUint(v, 10), nil
+	case []any:
+		if !list {
+			return "", errors.New("want a string, boolean or number, got a list")
+		}
+		parts := make([]string, 0, len(v))
+		for _, x := range v {
+			parts = append(parts, fmt.Sprint(x))
+		}
+		return strings.Join(parts, ","), nil
+	case float64:
+		if !fraction && (v != math.Trunc(v) || math.IsInf(v, 0)) {
+			return "", fmt.Errorf("%v: want a whole number", v)
+		}
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	}
+	return "", fmt.Errorf("want a string, boolean or number, got %T", v)
+}
+
 // SettingsFromMap builds a settings layer from decoded YAML or JSON, such as
 // the x-autobackup extension of a compose file. Values may be strings,
 // booleans or numbers; each is validated as Set validates it.
@@ -512,42 +545,14 @@ func SettingsFromMap(m map[string]any, projectDir string) (Settings, error) {
 	var s Settings
 	var errs []error
 	for _, k := range keys {
-		var str string
-		switch v := m[k].(type) {
-		case string:
-			str = v
-		case bool:
-			str = strconv.FormatBool(v)
-		case int:
-			str = strconv.Itoa(v)
-		case int64:
-			str = strconv.FormatInt(v, 10)
-		case uint64:
-			str = strconv.FormatUint(v, 10)
-		case []any:
-			if sp, err := lookup(k); err != nil || !sp.isList() {
-				errs = append(errs, fmt.Errorf("%s: want a string, boolean or number, got a list", k))
-				continue
-			}
-			parts := make([]string, 0, len(v))
-			for _, x := range v {
-				parts = append(parts, fmt.Sprint(x))
-			}
-			str = strings.Join(parts, ",")
-		case float64:
-			if sp, err := lookup(k); err == nil {
-				if _, isFraction := sp.field(&s).(**float64); isFraction {
-					str = strconv.FormatFloat(v, 'f', -1, 64)
-					break
-				}
-			}
-			if v != math.Trunc(v) || math.IsInf(v, 0) {
-				errs = append(errs, fmt.Errorf("%s %v: want a whole number", k, v))
-				continue
-			}
-			str = strconv.FormatFloat(v, 'f', -1, 64)
-		default:
-			errs = append(errs, fmt.Errorf("%s: want a string, boolean or number, got %T", k, v))
+		fraction, list := false, false
+		if sp, err := lookup(k); err == nil {
+			_, fraction = sp.field(&s).(**float64)
+			list = sp.isList()
+		}
+		str, err := scalarText(m[k], fraction, list)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
 			continue
 		}
 		if err := s.Set(k, str, projectDir); err != nil {

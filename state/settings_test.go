@@ -303,7 +303,7 @@ func TestSettingsFromMap(t *testing.T) {
 		t.Errorf("SettingsFromMap = %+v, want %+v", got, want)
 	}
 	_, err = SettingsFromMap(map[string]any{"retention_days": 1.5, "snapshot": "x", "colour": "red", "enabled": []any{}}, "")
-	for _, sub := range []string{"retention_days 1.5: want a whole number", `snapshot "x"`, `unknown setting "colour"`, "enabled: want a string, boolean or number, got a list"} {
+	for _, sub := range []string{"retention_days: 1.5: want a whole number", `snapshot "x"`, `unknown setting "colour"`, "enabled: want a string, boolean or number, got a list"} {
 		if err == nil || !strings.Contains(err.Error(), sub) {
 			t.Errorf("SettingsFromMap error = %v, want one containing %q", err, sub)
 		}
