@@ -1,19 +1,15 @@
 package helper
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -685,22 +681,6 @@ func (s *syncer) patch(rel, dstPath string, in int, st *unix.Stat_t) (bool, erro
 	return true, nil
 }
 
-// openSource opens a source file for reading without following a symlink.
-// Raw descriptors: os.File would try to register each one with the poller.
-func openSource(path string) (int, error) {
-	// O_NOATIME keeps the backup from touching atimes (allowed for the owner
-	// and root); O_NONBLOCK keeps a FIFO swapped in since lstat from blocking.
-	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
-	fd, err := unix.Open(path, flags|unix.O_NOATIME, 0)
-	if errors.Is(err, unix.EPERM) {
-		fd, err = unix.Open(path, flags, 0)
-	}
-	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	return fd, nil
-}
-
 var pid = os.Getpid()
 
 func (s *syncer) tempName(dir string) string {
@@ -721,61 +701,6 @@ func (s *syncer) createTemp(dir string) (int, string, error) {
 	}
 }
 
-const copyBufSize = 1 << 20
-
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
-
-// copyData copies in to out until EOF: in the kernel with copy_file_range
-// where it works, else through a large buffer.
-func copyData(out, in int, size int64) (int64, error) {
-	var total int64
-	for {
-		n, err := unix.CopyFileRange(in, nil, out, nil, 1<<30, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || (n == 0 && total == 0 && size > 0) {
-			// EXDEV, ENOSYS, EOPNOTSUPP, EINVAL...: not between these
-			// files. A first call returning 0 for a non-empty file means
-			// a file system that does not implement it honestly.
-			if total == 0 {
-				break
-			}
-			return total, err
-		}
-		if n == 0 {
-			return total, nil
-		}
-		total += int64(n)
-	}
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := *bp
-	for {
-		n, err := unix.Read(in, buf)
-		if err == unix.EINTR || err == unix.EAGAIN {
-			continue
-		}
-		if err != nil {
-			return total, err
-		}
-		if n == 0 {
-			return total, nil
-		}
-		for w := buf[:n]; len(w) > 0; {
-			m, err := unix.Write(out, w)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return total, err
-			}
-			w = w[m:]
-			total += int64(m)
-		}
-	}
-}
-
 func (s *syncer) setFileMeta(fd int, path string, st *unix.Stat_t) error {
 	if s.root {
 		if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
@@ -787,11 +712,6 @@ func (s *syncer) setFileMeta(fd int, path string, st *unix.Stat_t) error {
 		return err
 	}
 	return setTimes(path, st)
-}
-
-func setTimes(path string, st *unix.Stat_t) error {
-	ts := []unix.Timespec{st.Atim, st.Mtim}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // fixMeta applies owner, mode and times of st to the mirror entry at rel
@@ -1012,215 +932,4 @@ func checkSyncPaths(src, dst, index string) error {
 		return fmt.Errorf("index %s: must be outside %s and %s", index, src, dst)
 	}
 	return nil
-}
-
-// within reports whether path p is dir or below it (both absolute, clean).
-func within(p, dir string) bool {
-	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
-}
-
-func isType(st *unix.Stat_t, typ uint32) bool { return st.Mode&unix.S_IFMT == typ }
-
-// vanished reports errors meaning the source entry went away or changed type
-// between listing and reading, as files of running services do. The next
-// pass sees the new state; the final pass runs with services stopped.
-func vanished(err error) bool {
-	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) ||
-		errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EINVAL)
-}
-
-func readlink(path string) (string, error) {
-	for size := 256; ; size *= 2 {
-		buf := make([]byte, size)
-		n, err := unix.Readlink(path, buf)
-		if err != nil {
-			return "", &os.PathError{Op: "readlink", Path: path, Err: err}
-		}
-		if n < size {
-			return string(buf[:n]), nil
-		}
-	}
-}
-
-// syncFS flushes the filesystem holding dir: one syncfs instead of an
-// fsync per written file.
-func syncFS(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if err := unix.Syncfs(fd); errors.Is(err, unix.ENOSYS) {
-		unix.Sync()
-	} else if err != nil {
-		return err
-	}
-	return nil
-}
-
-// The index file: magic, then uvarint start time and entry count, then per
-// entry the path and the source's inode, size, mtime, ctime and mode; a
-// CRC-32C of everything before it closes the file. Anything that does not
-// check out is treated as no index at all.
-
-const indexMagic = "autobackup-sync-index-1\n"
-
-type indexEntry struct {
-	Ino   uint64
-	Size  int64
-	Mtime int64
-	Ctime int64
-	Mode  uint32
-}
-
-func entryOf(st *unix.Stat_t) indexEntry {
-	return indexEntry{Ino: st.Ino, Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Mode: st.Mode}
-}
-
-type index struct {
-	started int64
-	entries map[string]indexEntry
-}
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-func encodeIndex(idx index) []byte {
-	b := make([]byte, 0, 64+len(idx.entries)*64)
-	b = append(b, indexMagic...)
-	b = binary.AppendVarint(b, idx.started)
-	b = binary.AppendUvarint(b, uint64(len(idx.entries)))
-	paths := make([]string, 0, len(idx.entries))
-	for p := range idx.entries {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		e := idx.entries[p]
-		b = binary.AppendUvarint(b, uint64(len(p)))
-		b = append(b, p...)
-		b = binary.AppendUvarint(b, e.Ino)
-		b = binary.AppendVarint(b, e.Size)
-		b = binary.AppendVarint(b, e.Mtime)
-		b = binary.AppendVarint(b, e.Ctime)
-		b = binary.AppendUvarint(b, uint64(e.Mode))
-	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
-}
-
-var errBadIndex = errors.New("malformed index")
-
-func decodeIndex(b []byte) (index, error) {
-	if len(b) < len(indexMagic)+4 || !bytes.HasPrefix(b, []byte(indexMagic)) {
-		return index{}, errBadIndex
-	}
-	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, crcTable) != sum {
-		return index{}, errBadIndex
-	}
-	r := body[len(indexMagic):]
-	bad := false
-	uv := func() uint64 {
-		v, n := binary.Uvarint(r)
-		if n <= 0 {
-			bad = true
-			return 0
-		}
-		r = r[n:]
-		return v
-	}
-	sv := func() int64 {
-		v, n := binary.Varint(r)
-		if n <= 0 {
-			bad = true
-			return 0
-		}
-		r = r[n:]
-		return v
-	}
-	idx := index{started: sv()}
-	count := uv()
-	if bad || count > uint64(len(r)) {
-		return index{}, errBadIndex
-	}
-	idx.entries = make(map[string]indexEntry, count)
-	for range count {
-		n := uv()
-		if bad || n > uint64(len(r)) {
-			return index{}, errBadIndex
-		}
-		p := string(r[:n])
-		r = r[n:]
-		e := indexEntry{Ino: uv(), Size: sv(), Mtime: sv(), Ctime: sv(), Mode: uint32(uv())}
-		if bad {
-			return index{}, errBadIndex
-		}
-		idx.entries[p] = e
-	}
-	if len(r) != 0 {
-		return index{}, errBadIndex
-	}
-	return idx, nil
-}
-
-// readIndex never fails: a missing or unreadable index is an empty one, which
-// makes every file look changed.
-func readIndex(path string) (index, string) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return index{}, "missing"
-	}
-	if err != nil {
-		return index{}, "invalid"
-	}
-	idx, err := decodeIndex(b)
-	if err != nil {
-		return index{}, "invalid"
-	}
-	return idx, "ok"
-}
-
-// writeIndex replaces the index atomically: temp file, fsync, rename, fsync
-// of the directory.
-func writeIndex(path string, idx index) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".index-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(encodeIndex(idx))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return syncDir(dir)
-}
-
-// removeDurably removes path (a file or, if a stray one, an empty directory)
-// and makes the removal durable.
-func removeDurably(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
