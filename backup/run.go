@@ -28,7 +28,7 @@ type Options struct {
 	Project     *types.Project
 	Dir         string // absolute backup directory
 	Tag         string
-	Level       int // compression level, 1..4
+	Level       int // zstd level (the compression_level setting mapped by the plugin)
 	Timeouts    compose.Timeouts
 	Reporter    progress.Reporter
 	ToolVersion string

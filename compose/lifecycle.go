@@ -18,7 +18,7 @@ import (
 )
 
 // Timeouts bound each step of a stop or start. Zero values take the
-// defaults of the original tool (30 s, 60 s, 180 s, polled every 2 s).
+// defaults (30 s, 60 s, 180 s, polled every 2 s).
 type Timeouts struct {
 	Stop   time.Duration // per service, unless the service sets stop_grace_period
 	Start  time.Duration // per container: until the engine reports it running

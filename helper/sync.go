@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The staged snapshot (issue 6) keeps a mirror of each volume in a staging
+// The staged snapshot keeps a mirror of each volume in a staging
 // volume. Sync brings the mirror up to date: once while the services run
 // (the pre-copy) and once more after they stopped (the delta-sync). Only the
 // second pass counts as downtime, so it must not read unchanged files, yet its
