@@ -68,13 +68,12 @@ printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
 chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
 mkdir -p "$rootfs/etc/postgresql-common"
 echo 'create_main_cluster = false' >"$rootfs/etc/postgresql-common/createcluster.conf"
-# Keep documentation and translations out of the image.
+# Keep documentation and translations out of the image (manual pages are
+# removed after the install: update-alternatives needs them during it).
 cat >"$rootfs/etc/dpkg/dpkg.cfg.d/01-nodoc" <<'EOF'
 path-exclude /usr/share/doc/*
-path-exclude /usr/share/man/*
 path-exclude /usr/share/info/*
 path-exclude /usr/share/locale/*
-path-exclude /usr/share/postgresql/15/man/*
 EOF
 
 log "installing postgresql-15 in the chroot"
@@ -86,7 +85,7 @@ umount "$rootfs/proc"
 
 # The JIT (LLVM, ~100 MB) is not used: the entrypoint sets jit = off.
 rm -f "$rootfs"/usr/lib/postgresql/15/lib/llvmjit*.so "$rootfs"/usr/lib/*/libLLVM-*.so*
-rm -rf "$rootfs"/usr/lib/postgresql/15/lib/bitcode "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+rm -rf "$rootfs"/usr/lib/postgresql/15/lib/bitcode "$rootfs"/usr/share/man/* "$rootfs"/usr/share/postgresql/15/man "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
 rm -f "$rootfs/usr/sbin/policy-rc.d"
 
 mkdir -p "$rootfs/var/lib/postgresql/data" "$rootfs/run/postgresql"

@@ -2,6 +2,7 @@
 //
 //	pgload run -dsn DSN -scale N [-clients 2] [-rate 200] -out FILE
 //	pgload gaps -in FILE -from NS -to NS [-wait 30s]
+//	pgload report -results results.jsonl [-meta meta.txt] [-logs DIR]
 //
 // run drives pgbench's TPC-B-like transaction (update an account, read it
 // back, update its teller and branch, insert a history row) against the
@@ -43,7 +44,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: pgload run|gaps [flags]")
+		fmt.Fprintln(os.Stderr, "usage: pgload run|gaps|report [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -52,6 +53,8 @@ func main() {
 		err = runCmd(os.Args[2:])
 	case "gaps":
 		err = gapsCmd(os.Args[2:])
+	case "report":
+		err = reportCmd(os.Args[2:])
 	default:
 		fmt.Fprintf(os.Stderr, "pgload: unknown command %q\n", os.Args[1])
 		os.Exit(2)
