@@ -196,9 +196,12 @@ op() {
 	log "[$fs, scale $scale] $method $rep: $(jq -c '{max_gap_s, wall_s, baseline_gap_s, changed_files, changed_bytes, read_s}' <<<"$extra")"
 }
 
-# check FS SCALE BACKUP-ID COMMITS-UP-TO-GAP: restores the backup and checks it.
+# Restores a backup and checks it: pg_amcheck, the balance invariant, and
+# that every commit acknowledged before the backup's stop is there.
+# check_restore FS SCALE BACKUP-ID ACKED LABEL [ID-THAT-LATEST-MEANS]
 check_restore() {
-	local fs=$1 scale=$2 id=$3 acked=$4 label=$5 t0 t1 sums hist amck ok=true
+	local fs=$1 scale=$2 id=$3 acked=$4 label=$5 shown=$3 t0 t1 sums hist amck
+	[[ -n ${6:-} ]] && shown="$3 = $6"
 	t0=$(now_ns)
 	docker autobackup restore "$id" --yes >/dev/null 2>"$work/restore-$label.err" ||
 		die "restore $id failed: $(tail -n 5 "$work/restore-$label.err")"
@@ -217,10 +220,10 @@ check_restore() {
 	# in-flight transaction per client may be there without its ack.
 	((hist >= acked && hist <= acked + CLIENTS)) ||
 		die "restore of $id: $hist history rows, but $acked commits were acknowledged before the stop (+ up to $CLIENTS in flight)"
-	record "$fs" "$scale" "restore-$label" 1 "$(jq -n --arg id "$id" --arg w "$(secs "$t0" "$t1")" --arg s "$sums" \
+	record "$fs" "$scale" "restore-$label" 1 "$(jq -n --arg id "$shown" --arg w "$(secs "$t0" "$t1")" --arg s "$sums" \
 		--argjson acked "$acked" --argjson hist "$hist" \
 		'{id: $id, wall_s: ($w | tonumber), sums: $s, acked_before_stop: $acked, history_rows: $hist, amcheck: "ok", invariant: "ok"}')"
-	log "[$fs, scale $scale] restore of $id ($label): $(secs "$t0" "$t1")s; pg_amcheck ok; balances $a = $t = $b = $d; $hist history rows ≥ $acked acknowledged"
+	log "[$fs, scale $scale] restore of $shown ($label): $(secs "$t0" "$t1")s; pg_amcheck ok; balances $a = $t = $b = $d; $hist history rows ≥ $acked acknowledged"
 }
 
 scenario() { # scenario FS SCALE
@@ -293,7 +296,7 @@ scenario() { # scenario FS SCALE
 	log "[$fs, scale $scale] load: $(docker logs "$p-load" 2>&1 | tail -n 1)"
 	docker rm "$p-load" >/dev/null
 	check_restore "$fs" "$scale" "$last_staged" "$acked_staged" staged
-	check_restore "$fs" "$scale" latest "$acked" stream
+	check_restore "$fs" "$scale" latest "$acked" stream "$(jq -r --arg fs "$fs" --argjson s "$scale" 'select(.fs == $fs and .scale == $s and .method == "stream") | .id' "$results" | tail -n1)"
 
 	log "[$fs, scale $scale] done; removing $p"
 	cd "$work"
@@ -306,13 +309,8 @@ scenario() { # scenario FS SCALE
 	fi
 }
 
-for fs in $FILESYSTEMS; do
-	case $fs in ext4 | xfs) ;; *) die "FILESYSTEMS: unknown file system $fs (ext4, xfs)" ;; esac
-	for scale in $SCALES; do
-		scenario "$fs" "$scale"
-	done
-done
-
+# Written first: a run that fails half-way can still be rendered with
+# KEEP_WORK=1 and REPORT_ONLY.
 {
 	echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "machine=$(nproc) cores (\`nproc\`), $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1e6}' /proc/meminfo) RAM, $(uname -sr), load average before the run: $load_before"
@@ -322,4 +320,13 @@ done
 	echo "load=$CLIENTS connections, $RATE transactions/s in total (pgbench's TPC-B-like transaction), commit times recorded by bench/cmd/pgload"
 	if [[ -n ${NOTE:-} ]]; then echo "note=$NOTE"; fi
 } >"$work/meta.txt"
+
+for fs in $FILESYSTEMS; do
+	case $fs in ext4 | xfs) ;; *) die "FILESYSTEMS: unknown file system $fs (ext4, xfs)" ;; esac
+	for scale in $SCALES; do
+		scenario "$fs" "$scale"
+	done
+done
+
+
 report "$work"
