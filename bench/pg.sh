@@ -55,12 +55,15 @@ results=$work/results.jsonl
 : >"$results"
 projects=()
 mounts=()
+load_pids=()
 
 cleanup() {
 	local rc=$? p m
 	trap - EXIT INT TERM
+	for p in "${load_pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
 	for p in "${projects[@]}"; do
-		docker rm -f "$p-load" >/dev/null 2>&1 || true
 		if [[ -f $work/$p/compose.yaml ]]; then
 			(cd "$work/$p" && docker compose down -v --remove-orphans -t 10 >/dev/null 2>&1) || true
 			(cd "$work/$p" && docker autobackup clean >/dev/null 2>&1) || true
@@ -128,8 +131,8 @@ record() {
 		'{fs: $fs, scale: $scale, method: $method, rep: $rep} + .' <<<"$5" >>"$results"
 }
 
-write_project() { # write_project DIR NAME [BIND-DEVICE]
-	local dir=$1 name=$2 dev=${3:-} vol='{}'
+write_project() { # write_project DIR NAME PORT [BIND-DEVICE]
+	local dir=$1 name=$2 port=$3 dev=${4:-} vol='{}'
 	[[ -n $dev ]] && vol="{ driver: local, driver_opts: { type: none, o: bind, device: \"$dev\" } }"
 	mkdir -p "$dir/load"
 	cat >"$dir/compose.yaml" <<EOF
@@ -138,6 +141,7 @@ services:
   db:
     image: $PG_IMAGE
     volumes: ["pgdata:/var/lib/postgresql/data"]
+    ports: ["127.0.0.1:$port:5432"]
     stop_grace_period: 120s
     healthcheck:
       test: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-U", "postgres"]
@@ -184,7 +188,9 @@ op() {
 	((rc == 0)) || die "$method $rep failed (exit $rc): $(tail -n 5 "$err")"
 	gap=$("$pgload" gaps -in "$work/$p/load/commits.txt" -from "$t0" -to "$t1" -wait 60s) ||
 		die "$method $rep: no commit after the operation"
-	base=$("$pgload" gaps -in "$work/$p/load/commits.txt" -from "$((t0 - 3000000000))" -to "$((t0 - 200000000))")
+	# The load's own jitter: the seconds of SETTLE before the command, less
+	# the first (the previous operation may end there).
+	base=$("$pgload" gaps -in "$work/$p/load/commits.txt" -from "$((t0 - (SETTLE > 1 ? SETTLE - 1 : 1) * 1000000000 + 200000000))" -to "$((t0 - 200000000))")
 	ch=$(changed_read "$vol" "$t0")
 	id=$(tr -d '[:space:]' <"$out")
 	synced=$(grep -m1 '^synced' "$err" || true)
@@ -246,7 +252,16 @@ scenario() { # scenario FS SCALE
 		dev=$mnt/pgdata
 		mkdir -p "$dev"
 	fi
-	write_project "$dir" "$p" "$dev"
+	# A fixed host port for the load client: a client on the project's
+	# network resolves the service name, and a stale or changed address of a
+	# stopped container holds a connection attempt until its timeout; on a
+	# fixed local port a stopped server refuses at once.
+	local port try
+	for try in 1 2 3 4 5 6 7 8 9 10; do
+		port=$((20000 + RANDOM % 30000))
+		ss -Htln "sport = :$port" | grep -q . || break
+	done
+	write_project "$dir" "$p" "$port" "$dev"
 	cd "$dir"
 	log "[$fs, scale $scale] project $p: up"
 	docker compose up -d --wait >/dev/null 2>"$dir/up.err" || die "docker compose up failed: $(tail -n 5 "$dir/up.err")"
@@ -266,11 +281,13 @@ scenario() { # scenario FS SCALE
 	record "$fs" "$scale" data 0 "{\"init_s\": $init_s, \"database_bytes\": $size, \"volume_bytes\": $vbytes}"
 	log "[$fs, scale $scale] pgbench -i -s $scale: ${init_s}s, database $((size / 1000000)) MB, volume $((vbytes / 1000000)) MB"
 
-	docker run -d --name "$p-load" --network "${p}_default" -v "$dir/load:/out" -v "$pgload:/pgload:ro" \
-		--entrypoint /pgload "$PG_IMAGE" run -dsn "postgres://postgres@db:5432/postgres?sslmode=disable" \
-		-scale "$scale" -clients "$CLIENTS" -rate "$RATE" -out /out/commits.txt >/dev/null
+	local load_pid
+	"$pgload" run -dsn "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable" \
+		-scale "$scale" -clients "$CLIENTS" -rate "$RATE" -out "$dir/load/commits.txt" 2>"$dir/load.err" &
+	load_pid=$!
+	load_pids+=("$load_pid")
 	sleep 2
-	[[ -s $dir/load/commits.txt ]] || die "the load client commits nothing: $(docker logs "$p-load" 2>&1 | tail -n 5)"
+	[[ -s $dir/load/commits.txt ]] || die "the load client commits nothing: $(tail -n 5 "$dir/load.err")"
 
 	for ((i = 1; i <= REPEAT; i++)); do
 		op "$fs" "$scale" floor "$i" "$vol" "$p" sh -c 'docker compose stop && docker compose up -d --wait'
@@ -292,9 +309,9 @@ scenario() { # scenario FS SCALE
 	cp "$dir/staged-next-1.err" "$work/log-staged-next-$fs-$scale.txt"
 	cp "$dir/stream-1.err" "$work/log-stream-$fs-$scale.txt"
 
-	docker stop -t 10 "$p-load" >/dev/null
-	log "[$fs, scale $scale] load: $(docker logs "$p-load" 2>&1 | tail -n 1)"
-	docker rm "$p-load" >/dev/null
+	kill -TERM "$load_pid"
+	wait "$load_pid" || die "the load client failed: $(tail -n 5 "$dir/load.err")"
+	log "[$fs, scale $scale] load: $(tail -n 1 "$dir/load.err")"
 	check_restore "$fs" "$scale" "$last_staged" "$acked_staged" staged
 	check_restore "$fs" "$scale" latest "$acked" stream "$(jq -r --arg fs "$fs" --argjson s "$scale" 'select(.fs == $fs and .scale == $s and .method == "stream") | .id' "$results" | tail -n1)"
 
@@ -317,7 +334,7 @@ scenario() { # scenario FS SCALE
 	echo "engine=Docker Engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'), Compose $(docker compose version --short), $(docker run --rm --entrypoint postgres "$PG_IMAGE" --version)"
 	echo "storage=docker root on $(df --output=fstype "$(docker info --format '{{.DockerRootDir}}')" | tail -n1); xfs: a loop-mounted image file on it (mkfs.xfs reflink=1), bind-mounted by a local-driver volume"
 	echo "command=\`FILESYSTEMS=\"$FILESYSTEMS\" SCALES=\"$SCALES\" REPEAT=$REPEAT RATE=$RATE CLIENTS=$CLIENTS bench/pg.sh\`"
-	echo "load=$CLIENTS connections, $RATE transactions/s in total (pgbench's TPC-B-like transaction), commit times recorded by bench/cmd/pgload"
+	echo "load=$CLIENTS connections, $RATE transactions/s in total (pgbench's TPC-B-like transaction) from the host to the published port, commit times recorded by bench/cmd/pgload"
 	if [[ -n ${NOTE:-} ]]; then echo "note=$NOTE"; fi
 } >"$work/meta.txt"
 

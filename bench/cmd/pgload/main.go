@@ -99,6 +99,7 @@ func runCmd(args []string) error {
 	clients := fs.Int("clients", 2, "concurrent connections")
 	rate := fs.Float64("rate", 200, "total transactions per second (0: as fast as possible)")
 	out := fs.String("out", "", "file the commit times are appended to (required)")
+	connectTimeout := fs.Duration("connect-timeout", 500*time.Millisecond, "timeout of one connection attempt")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func runCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("run: dsn: %w", err)
 	}
-	cfg.ConnectTimeout = 2 * time.Second
+	cfg.ConnectTimeout = *connectTimeout
 
 	var c counters
 	var wg sync.WaitGroup

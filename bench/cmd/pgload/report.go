@@ -210,7 +210,7 @@ func render(w io.Writer, rs []result, meta []string, logs string) {
 		for _, st := range all {
 			base = max(base, st.baseline)
 		}
-		fmt.Fprintf(w, "\nLongest gap between commits in the 3 s before any run (the load's own jitter): %.3f s.\n\n", base)
+		fmt.Fprintf(w, "\nLongest gap between commits in the seconds before any run (`SETTLE` − 1, the load's own jitter): %.3f s.\n\n", base)
 
 		if !floor.ok {
 			continue
