@@ -26,7 +26,7 @@ EXAMPLE_DIR      := examples/shop
 
 export AUTOBACKUP_CACHE
 
-.PHONY: help build install compose versitygw mailpit images example example-down test vet bench clean
+.PHONY: help build install compose versitygw mailpit images pg-image example example-down test vet bench bench-pg clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -86,6 +86,12 @@ vet: ## go vet and gofmt
 bench: ## run the benchmarks (bench/run.sh)
 	@if [[ -x bench/run.sh ]]; then ./bench/run.sh; \
 	else echo "make bench: bench/run.sh does not exist yet" >&2; exit 1; fi
+
+pg-image: ## build the PostgreSQL 15 image of bench-pg locally (debootstrap, no registry), cached
+	scripts/build-pg-image.sh
+
+bench-pg: ## database benchmark: PostgreSQL under load, client-observed downtime (bench/pg.sh; needs root)
+	./bench/pg.sh
 
 clean: ## remove ./bin and the compiled example binary
 	rm -rf bin images/shopd/shopd
