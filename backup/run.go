@@ -19,6 +19,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/helper"
 	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
@@ -233,7 +234,7 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 					return
 				}
 				progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: s.vol.Name,
-					Message: fmt.Sprintf("synced   %s: %d changed file(s), %d bytes, %d deleted, in %s", s.vol.Name, st.Copied, st.CopiedBytes, st.Deleted, time.Duration(st.Duration).Round(time.Millisecond))})
+					Message: syncedLine(s.vol.Name, st)})
 			}()
 		}
 		wg.Wait()
@@ -477,4 +478,17 @@ func createOnVolume(ctx context.Context, eng Engine, spec HelperSpec, before Vol
 
 func sameVolume(a, b VolumeInfo) bool {
 	return a.Name == b.Name && a.Driver == b.Driver && maps.Equal(a.Options, b.Options) && maps.Equal(a.Labels, b.Labels)
+}
+
+// syncedLine says what the delta sync did while the services were stopped.
+func syncedLine(volume string, st helper.SyncStats) string {
+	how := ""
+	if st.Clone {
+		how = " (reflinked)"
+	}
+	line := fmt.Sprintf("synced   %s: %d changed file(s), %d bytes%s", volume, st.Copied, st.CopiedBytes, how)
+	if st.Patched > 0 {
+		line += fmt.Sprintf(", %d patched in place (%s written of %s compared)", st.Patched, size.Format(st.PatchedBytes), size.Format(st.ComparedBytes))
+	}
+	return line + fmt.Sprintf(", %d deleted, in %s", st.Deleted, time.Duration(st.Duration).Round(time.Millisecond))
 }
