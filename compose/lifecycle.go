@@ -26,7 +26,8 @@ type Timeouts struct {
 	Poll   time.Duration // longest pause between two status checks
 }
 
-// DefaultTimeouts are the seed's defaults.
+// DefaultTimeouts bound a step when no setting says otherwise: long enough
+// for a database's shutdown checkpoint and a slow first health check.
 var DefaultTimeouts = Timeouts{Stop: 30 * time.Second, Start: 60 * time.Second, Health: 180 * time.Second, Poll: 2 * time.Second}
 
 func (t Timeouts) withDefaults() Timeouts {

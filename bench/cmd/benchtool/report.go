@@ -334,7 +334,7 @@ func writeReport(w io.Writer, r *results, meta, logs []string) error {
 
 	if d, ok := r.first(small, "data"); ok && len(r.values(small, "offen", wall)) == 0 {
 		p("\nPeer reference, **not measured here**: offen/docker-volume-backup took 3.0 s and wrote 510 MB (zstd) for a\n")
-		p("944 MB, 20,005-file volume on this machine class (issue 6; ENGINE-NOTES.md). Its image cannot be pulled on\n")
+		p("944 MB, 20,005-file volume on this machine class (ENGINE-NOTES.md). Its image cannot be pulled on\n")
 		p("this machine (no registry), so it is quoted, not re-run, and its data set differs from ours. Scaled to our\n")
 		p("%s data set (%.0f MB) at the same rate it would be ≈ %.1f s; our `stream` backup took %s s wall (%s s downtime)\n",
 			sizeName(small), float64(d.DataBytes)/1e6, 3.0*float64(d.DataBytes)/944e6, s(r.med(small, "stream", wall)), s(r.med(small, "stream", down)))
