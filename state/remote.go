@@ -299,46 +299,6 @@ func mustParse(sp remoteSpec) any {
 	return v
 }
 
-func getAny(p any) (any, bool) {
-	switch p := p.(type) {
-	case **bool:
-		if *p != nil {
-			return **p, true
-		}
-	case **string:
-		if *p != nil {
-			return **p, true
-		}
-	case **int:
-		if *p != nil {
-			return **p, true
-		}
-	}
-	return nil, false
-}
-
-func assignAny(p any, v any) {
-	switch p := p.(type) {
-	case **bool:
-		*p = ptr(v.(bool))
-	case **string:
-		*p = ptr(v.(string))
-	case **int:
-		*p = ptr(v.(int))
-	}
-}
-
-func clearAny(p any) {
-	switch p := p.(type) {
-	case **bool:
-		*p = nil
-	case **string:
-		*p = nil
-	case **int:
-		*p = nil
-	}
-}
-
 // RecordUpload sets the upload status of backup id's newest record.
 func (f *File) RecordUpload(id, status, errMsg string) {
 	if b, ok := f.FindBackup(id); ok {

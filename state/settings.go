@@ -601,8 +601,17 @@ func lookup(key string) (keySpec, error) {
 	return keySpec{}, fmt.Errorf("unknown setting %q; valid settings: %s", key, strings.Join(Keys(), ", "))
 }
 
-func (sp keySpec) get(s *Settings) (any, bool) {
-	switch p := sp.field(s).(type) {
+func (sp keySpec) get(s *Settings) (any, bool) { return getAny(sp.field(s)) }
+
+func (sp keySpec) assign(s *Settings, v any) { assignAny(sp.field(s), v) }
+
+func (sp keySpec) clear(s *Settings) { clearAny(sp.field(s)) }
+
+// getAny, assignAny and clearAny read, set and unset a setting through the
+// pointer to its field, for every type a setting has ([settings] and
+// [remote] alike).
+func getAny(p any) (any, bool) {
+	switch p := p.(type) {
 	case **bool:
 		if *p != nil {
 			return **p, true
@@ -631,8 +640,8 @@ func (sp keySpec) get(s *Settings) (any, bool) {
 	return nil, false
 }
 
-func (sp keySpec) assign(s *Settings, v any) {
-	switch p := sp.field(s).(type) {
+func assignAny(p any, v any) {
+	switch p := p.(type) {
 	case **bool:
 		*p = ptr(v.(bool))
 	case **string:
@@ -648,8 +657,8 @@ func (sp keySpec) assign(s *Settings, v any) {
 	}
 }
 
-func (sp keySpec) clear(s *Settings) {
-	switch p := sp.field(s).(type) {
+func clearAny(p any) {
+	switch p := p.(type) {
 	case **bool:
 		*p = nil
 	case **string:
