@@ -40,6 +40,10 @@ const (
 	helperBinary      = "/autobackup"
 )
 
+// helperCreateTimeout bounds the creation of a helper container, which is
+// not cancelled with its caller (see CreateHelper).
+const helperCreateTimeout = 30 * time.Second
+
 // Docker talks to one engine.
 type Docker struct {
 	api     client.APIClient
@@ -315,7 +319,13 @@ func (d *Docker) CreateHelper(ctx context.Context, spec backup.HelperSpec) (stri
 	if spec.KeepLogs {
 		logType = "json-file"
 	}
-	resp, err := d.api.ContainerCreate(ctx, &container.Config{
+	// The engine may create the container even when the request is
+	// cancelled half-way, and then nobody knows its ID to remove it: a
+	// helper left holding the volume. So the create itself runs to its end
+	// (bounded), and a cancelled caller gets the helper removed instead.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), helperCreateTimeout)
+	defer cancel()
+	resp, err := d.api.ContainerCreate(cctx, &container.Config{
 		Image:           spec.Image,
 		Cmd:             cmd,
 		Labels:          labels,
@@ -328,6 +338,10 @@ func (d *Docker) CreateHelper(ctx context.Context, spec backup.HelperSpec) (stri
 	}, nil, nil, "")
 	if err != nil {
 		return "", fmt.Errorf("create helper container: %w", err)
+	}
+	if ctx.Err() != nil {
+		_ = d.RemoveHelper(cctx, resp.ID)
+		return "", fmt.Errorf("create helper container: %w", context.Cause(ctx))
 	}
 	return resp.ID, nil
 }

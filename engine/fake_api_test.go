@@ -27,6 +27,8 @@ type fakeAPI struct {
 	calls  map[string]int
 	errs   map[string][]error // per method: errors returned by the first calls, in order
 	create []createCall
+	// onCreate, when set, runs during ContainerCreate (with its context).
+	onCreate func(ctx context.Context)
 }
 
 type createCall struct {
@@ -104,6 +106,12 @@ func (f *fakeAPI) ContainerRemove(ctx context.Context, id string, o container.Re
 func (f *fakeAPI) ContainerCreate(ctx context.Context, cfg *container.Config, host *container.HostConfig, net *network.NetworkingConfig, platform *ocispec.Platform, name string) (container.CreateResponse, error) {
 	if err := f.enter("ContainerCreate"); err != nil {
 		return container.CreateResponse{}, err
+	}
+	if f.onCreate != nil {
+		f.onCreate(ctx)
+		if err := ctx.Err(); err != nil {
+			return container.CreateResponse{}, err // created on the engine, but the caller never learns its ID
+		}
 	}
 	f.mu.Lock()
 	f.create = append(f.create, createCall{Config: cfg, Host: host, Name: name})

@@ -188,3 +188,19 @@ func TestCreateHelperIsolation(t *testing.T) {
 		t.Errorf("running helper: %+v %+v", c.Host, c.Config.Labels)
 	}
 }
+
+// TestCreateHelperCancelledLeavesNothing: a caller cancelled while the
+// engine creates a helper gets an error, and the helper the engine made
+// anyway is removed rather than left holding the volume.
+func TestCreateHelperCancelledLeavesNothing(t *testing.T) {
+	api := newFakeAPI()
+	ctx, cancel := context.WithCancel(context.Background())
+	api.onCreate = func(context.Context) { cancel() }
+	_, err := New(api, "test").CreateHelper(ctx, backup.HelperSpec{Image: "img", Project: "p"})
+	if err == nil {
+		t.Fatal("CreateHelper succeeded for a cancelled caller")
+	}
+	if got := api.count("ContainerRemove"); got != 1 {
+		t.Errorf("ContainerRemove called %d times, want 1 (the helper the engine created)", got)
+	}
+}
