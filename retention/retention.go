@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/size"
 )
 
 // Day is the unit of Policy.RetentionDays. Retention counts elapsed time,
@@ -349,18 +350,7 @@ func uncompressed(m *archive.Manifest) int64 {
 	return n
 }
 
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B uncompressed", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB uncompressed", float64(n)/float64(div), "kMGTPE"[exp])
-}
+func humanBytes(n int64) string { return size.Format(n) + " uncompressed" }
 
 // ageString formats an age in days (and hours below two days).
 func ageString(d time.Duration) string {
