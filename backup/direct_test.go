@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -131,8 +132,8 @@ func TestRunDirectFallsBackToTheAPI(t *testing.T) {
 	}
 }
 
-func cannotRun(context.Context) (backup.HelperImage, error) {
-	return backup.HelperImage{Ref: "autobackup-helper:empty", Reason: "the engine runs linux/arm64"}, nil
+func cannotRun(context.Context) (engine.HelperImage, error) {
+	return engine.HelperImage{Ref: "autobackup-helper:empty", Reason: "the engine runs linux/arm64"}, nil
 }
 
 func TestRunStagedDirect(t *testing.T) {
@@ -195,7 +196,7 @@ func TestRunDirectPackFailureIsNotRetried(t *testing.T) {
 	f := stdEngine()
 	f.shared = true
 	o := stdOptions(t)
-	f.ExecFn = func(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error) {
+	f.ExecFn = func(ctx context.Context, id string, spec engine.ExecSpec) (int, string, error) {
 		cmd := strings.Join(spec.Cmd, " ")
 		if strings.Contains(cmd, " pack ") && !strings.Contains(cmd, "--probe") {
 			return 1, "helper: ./big: read: input/output error", nil

@@ -11,6 +11,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 )
 
 // TestRunNoRoomStopsNothing: when the last backup of the same volumes
@@ -60,14 +61,14 @@ func TestRunInterruptedDuringRestartIsNotCommitted(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
 	calls := 0
-	f.ContainersFn = func(_ context.Context, _ string) ([]compose.Container, error) {
+	f.ContainersFn = func(_ context.Context, _ string) ([]engine.Container, error) {
 		calls++
 		if calls == 2 { // the restart's lookup, after the snapshot
 			cancel(errors.New("interrupted by terminated"))
 		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		var out []compose.Container
+		var out []engine.Container
 		for _, c := range f.containers {
 			cc := c.Container
 			cc.State = c.status.State

@@ -16,6 +16,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 )
 
 // fastTimeouts keep failing restarts short.
@@ -75,12 +76,12 @@ var (
 		{Name: "./", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "./hot", Type: tar.TypeReg, Mode: 0o644, Content: strings.Repeat("cache line\n", 1000)},
 	}
-	dbVolume = backup.VolumeInfo{
+	dbVolume = engine.VolumeInfo{
 		Name: "p_dbdata", Driver: "local",
 		Options: map[string]string{"type": "none", "o": "bind", "device": "/srv/db"},
 		Labels:  map[string]string{"com.docker.compose.project": "p", "com.docker.compose.volume": "dbdata"},
 	}
-	cacheVolume = backup.VolumeInfo{Name: "p_cache", Driver: "local"}
+	cacheVolume = engine.VolumeInfo{Name: "p_cache", Driver: "local"}
 )
 
 // stdEngine is a fake engine running stdProject with both volumes filled.

@@ -9,6 +9,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -20,7 +21,7 @@ const hookTail = 300
 // compose does (exec in the container; a non-zero exit is an error), since
 // stopping and starting through the engine API would otherwise skip them.
 func LifecycleHooks(eng Execer) compose.Hooks {
-	run := func(ctx context.Context, svc types.ServiceConfig, c compose.Container, hooks []types.ServiceHook, what string) error {
+	run := func(ctx context.Context, svc types.ServiceConfig, c engine.Container, hooks []types.ServiceHook, what string) error {
 		for i, h := range hooks {
 			var env []string
 			for k, v := range h.Environment {
@@ -41,10 +42,10 @@ func LifecycleHooks(eng Execer) compose.Hooks {
 		return nil
 	}
 	return compose.Hooks{
-		BeforeStop: func(ctx context.Context, svc types.ServiceConfig, c compose.Container) error {
+		BeforeStop: func(ctx context.Context, svc types.ServiceConfig, c engine.Container) error {
 			return run(ctx, svc, c, svc.PreStop, "pre_stop")
 		},
-		AfterStart: func(ctx context.Context, svc types.ServiceConfig, c compose.Container) error {
+		AfterStart: func(ctx context.Context, svc types.ServiceConfig, c engine.Container) error {
 			return run(ctx, svc, c, svc.PostStart, "post_start")
 		},
 	}
@@ -63,7 +64,7 @@ func tailOf(out string) string {
 
 // runServiceHooks runs the x-autobackup pre or post command of every
 // service that has one, in the first running container of the service.
-func runServiceHooks(ctx context.Context, eng Execer, o Options, containers []compose.Container, post bool) error {
+func runServiceHooks(ctx context.Context, eng Execer, o Options, containers []engine.Container, post bool) error {
 	running := compose.Running(containers)
 	names := make([]string, 0, len(o.Services))
 	for n := range o.Services {

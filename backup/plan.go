@@ -7,6 +7,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 )
 
 // PlannedVolume is a named volume of the project that a backup copies.
@@ -50,7 +51,7 @@ func (p *Plan) Stopping(svc string) bool {
 // MakePlan works out the volumes and the stop/start order of project,
 // given its containers. kept lists services not to stop (with a reason);
 // skipVolumes lists volume keys not to back up (with a reason).
-func MakePlan(project *types.Project, containers []compose.Container, kept, skipVolumes map[string]string) (*Plan, error) {
+func MakePlan(project *types.Project, containers []engine.Container, kept, skipVolumes map[string]string) (*Plan, error) {
 	p := &Plan{Project: project.Name, Kept: kept}
 	byKey := map[string]*PlannedVolume{}
 	names := project.ServiceNames()

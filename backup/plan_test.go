@@ -6,12 +6,12 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/docker-autobackup/docker-autobackup/backup"
-	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 )
 
 // running returns one running container per service.
-func running(names ...string) []compose.Container {
-	var out []compose.Container
+func running(names ...string) []engine.Container {
+	var out []engine.Container
 	for _, n := range names {
 		out = append(out, ctr(n, "running").Container)
 	}
@@ -89,7 +89,7 @@ func TestMakePlanOrder(t *testing.T) {
 	tests := []struct {
 		name       string
 		p          *types.Project
-		containers []compose.Container
+		containers []engine.Container
 		kept       map[string]string
 		start      [][]string
 		notRunning []string
@@ -102,7 +102,7 @@ func TestMakePlanOrder(t *testing.T) {
 			nil, [][]string{{"a"}, {"c"}}, []string{"b"}},
 		{"no containers", chain, nil, nil, nil, []string{"a", "b", "c"}},
 		{"one-off only", chain,
-			append(running("a", "b"), compose.Container{ID: "c-run", Service: "c", OneOff: true, State: "running"}),
+			append(running("a", "b"), engine.Container{ID: "c-run", Service: "c", OneOff: true, State: "running"}),
 			nil, [][]string{{"a"}, {"b"}}, []string{"c"}},
 		{"kept", diamond, running("a", "b", "c", "d"), map[string]string{"c": "stop: false"}, [][]string{{"a"}, {"b"}, {"d"}}, nil},
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/helper"
 	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
@@ -55,10 +56,10 @@ type RestorePlan struct {
 	// backup).
 	Volumes    []archive.Volume
 	Map        []VolumeMap
-	Create     []string            // volumes that no longer exist and will be created
-	Others     []compose.Container // running containers outside the project that use the volumes; stopped only with StopOthers
+	Create     []string           // volumes that no longer exist and will be created
+	Others     []engine.Container // running containers outside the project that use the volumes; stopped only with StopOthers
 	StopOrder  [][]string
-	Containers []compose.Container
+	Containers []engine.Container
 	image      HelperImage
 }
 
@@ -120,7 +121,7 @@ func PlanRestore(ctx context.Context, eng Engine, o RestoreOptions) (*RestorePla
 	}
 	var busy []string
 	for _, v := range rp.Volumes {
-		if _, err := eng.Volume(ctx, v.Name); errors.Is(err, compose.ErrNotFound) {
+		if _, err := eng.Volume(ctx, v.Name); errors.Is(err, engine.ErrNotFound) {
 			rp.Create = append(rp.Create, v.Name)
 			continue
 		} else if err != nil {
@@ -139,7 +140,7 @@ func PlanRestore(ctx context.Context, eng Engine, o RestoreOptions) (*RestorePla
 			if !c.Helper && c.State != "running" && c.State != "restarting" && c.State != "paused" {
 				continue
 			}
-			if slices.ContainsFunc(rp.Others, func(o compose.Container) bool { return o.ID == c.ID }) {
+			if slices.ContainsFunc(rp.Others, func(o engine.Container) bool { return o.ID == c.ID }) {
 				continue
 			}
 			rp.Others = append(rp.Others, c)
@@ -210,7 +211,7 @@ func selectVolumes(m *archive.Manifest, names []string) ([]archive.Volume, error
 // uses its volumes: nothing was changed.
 var ErrInUse = errors.New("volume in use")
 
-func describeUser(c compose.Container, volume string) string {
+func describeUser(c engine.Container, volume string) string {
 	switch {
 	case c.Helper:
 		return "an autobackup helper of project " + c.Project
@@ -252,8 +253,8 @@ func retarget(labels map[string]string, project, key string) map[string]string {
 		return nil
 	}
 	out := maps.Clone(labels)
-	if _, ok := out[compose.LabelProject]; ok {
-		out[compose.LabelProject] = project
+	if _, ok := out[engine.LabelComposeProject]; ok {
+		out[engine.LabelComposeProject] = project
 	}
 	if _, ok := out[labelComposeVolume]; ok {
 		out[labelComposeVolume] = key
@@ -478,8 +479,8 @@ func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image stri
 // stopOthers stops containers outside the project that use the restored
 // volumes, and returns what starts them again (with a context that
 // survives the cancellation of ctx).
-func stopOthers(ctx context.Context, eng Engine, o RestoreOptions, cs []compose.Container) (func() error, error) {
-	var stopped []compose.Container
+func stopOthers(ctx context.Context, eng Engine, o RestoreOptions, cs []engine.Container) (func() error, error) {
+	var stopped []engine.Container
 	start := func() error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Timeouts.Start+o.Timeouts.Health)
 		defer cancel()

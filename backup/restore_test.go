@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 )
 
 // backedUp runs a backup of stdProject with a fresh fake engine and
@@ -89,13 +90,13 @@ func TestPlanRestoreRefuses(t *testing.T) {
 			}
 		}, backup.ErrVerify, nil, true},
 		{"helper cannot run", func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions) {
-			f.HelperImageFn = func(context.Context) (backup.HelperImage, error) {
-				return backup.HelperImage{Ref: "busybox", Reason: "the helper image was not built from this binary"}, nil
+			f.HelperImageFn = func(context.Context) (engine.HelperImage, error) {
+				return engine.HelperImage{Ref: "busybox", Reason: "the helper image was not built from this binary"}, nil
 			}
 		}, nil, []string{"helper container", "not possible here: the helper image was not built from this binary"}, false},
 		{"inspect volume fails", func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions) {
-			f.VolumeFn = func(context.Context, string) (backup.VolumeInfo, error) {
-				return backup.VolumeInfo{}, errors.New("denied")
+			f.VolumeFn = func(context.Context, string) (engine.VolumeInfo, error) {
+				return engine.VolumeInfo{}, errors.New("denied")
 			}
 		}, nil, []string{"inspect volume", "denied"}, false},
 	}
@@ -115,7 +116,7 @@ func TestPlanRestoreRefuses(t *testing.T) {
 				equal(t, "engine calls", f.Calls(), []call(nil))
 			}
 			equal(t, "stops", f.ops("stop"), []string(nil))
-			equal(t, "helpers", f.helperSpecs(), []backup.HelperSpec(nil))
+			equal(t, "helpers", f.helperSpecs(), []engine.HelperSpec(nil))
 		})
 	}
 }
@@ -157,9 +158,9 @@ func TestRestore(t *testing.T) {
 	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1", "db-1"})
 	equal(t, "starts", f.ops("start"), []string{"db-1", "app-1", "web-1"})
 	allRunning(t, f, "db-1", "app-1", "web-1")
-	equal(t, "helpers", f.helperSpecs(), []backup.HelperSpec{{
+	equal(t, "helpers", f.helperSpecs(), []engine.HelperSpec{{
 		Image: "autobackup-helper:test", Project: "p", KeepLogs: true,
-		Mounts: []backup.Mount{{Volume: "p_dbdata", Target: "/v"}},
+		Mounts: []engine.Mount{{Volume: "p_dbdata", Target: "/v"}},
 		Cmd:    []string{"/autobackup", "__helper", "wipe", "/v"},
 	}})
 	noHelpersLeft(t, f)
@@ -178,7 +179,7 @@ func TestRestore(t *testing.T) {
 	}
 	equal(t, "tar given to CopyTo", got, archivedFiles(t, ro.BackupPath, ro.Manifest, "p_dbdata"))
 	equal(t, "volume after restore", f.files["p_dbdata"], dbFiles)
-	equal(t, "volumes created", f.createdVolumes(), []backup.VolumeInfo(nil))
+	equal(t, "volumes created", f.createdVolumes(), []engine.VolumeInfo(nil))
 
 	equal(t, "Result.Volumes", res.Volumes, []string{"p_dbdata"})
 	equal(t, "Result.Stopped", res.Stopped, []string{"app", "db", "web"})
@@ -213,7 +214,7 @@ func TestRestoreCreatesMissingVolume(t *testing.T) {
 	if _, err := backup.Restore(t.Context(), f, ro, rp); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
-	equal(t, "volumes created", f.createdVolumes(), []backup.VolumeInfo{{
+	equal(t, "volumes created", f.createdVolumes(), []engine.VolumeInfo{{
 		Name: "p_dbdata", Driver: dbVolume.Driver, Options: dbVolume.Options, Labels: dbVolume.Labels,
 	}})
 	before(t, f, call{Op: "create-volume", ID: "p_dbdata"}, call{Op: "create-helper", ID: "p_dbdata"})
@@ -230,10 +231,10 @@ func TestRestoreFailures(t *testing.T) {
 		want   []string
 	}{
 		{"create volume fails", func(f *fakeEngine) { f.removeVolume("p_cache") }, func(f *fakeEngine) {
-			f.CreateVolumeFn = func(context.Context, backup.VolumeInfo) error { return boom }
+			f.CreateVolumeFn = func(context.Context, engine.VolumeInfo) error { return boom }
 		}, []string{"create volume p_cache", "boom"}},
 		{"create helper fails", nil, func(f *fakeEngine) {
-			f.CreateHelperFn = func(context.Context, backup.HelperSpec) (string, error) { return "", boom }
+			f.CreateHelperFn = func(context.Context, engine.HelperSpec) (string, error) { return "", boom }
 		}, []string{"restore p_cache", "boom"}},
 		{"wipe exits non-zero", nil, func(f *fakeEngine) {
 			f.RunHelperFn = func(context.Context, string) (int, string, error) { return 1, "rm: read-only file system", nil }
@@ -312,7 +313,7 @@ func TestRestoreStopFails(t *testing.T) {
 	res, err := backup.Restore(t.Context(), f, ro, rp)
 	wantErrContains(t, err, "stop app", "permission denied")
 	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1"})
-	equal(t, "helpers", f.helperSpecs(), []backup.HelperSpec(nil))
+	equal(t, "helpers", f.helperSpecs(), []engine.HelperSpec(nil))
 	// app-1 may be half-stopped: it is started again with web-1.
 	equal(t, "starts", f.ops("start"), []string{"app-1", "web-1"})
 	allRunning(t, f, "db-1", "app-1", "web-1")

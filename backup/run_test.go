@@ -17,6 +17,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 )
 
 func TestRunHappyPath(t *testing.T) {
@@ -36,9 +37,9 @@ func TestRunHappyPath(t *testing.T) {
 		before(t, f, call{Op: "copy-from", ID: h}, call{Op: "start", ID: "db-1"})
 	}
 
-	wantSpecs := []backup.HelperSpec{
-		{Image: "autobackup-helper:test", Project: "p", Mounts: []backup.Mount{{Volume: "p_cache", Target: "/v", ReadOnly: true}}},
-		{Image: "autobackup-helper:test", Project: "p", Mounts: []backup.Mount{{Volume: "p_dbdata", Target: "/v", ReadOnly: true}}},
+	wantSpecs := []engine.HelperSpec{
+		{Image: "autobackup-helper:test", Project: "p", Mounts: []engine.Mount{{Volume: "p_cache", Target: "/v", ReadOnly: true}}},
+		{Image: "autobackup-helper:test", Project: "p", Mounts: []engine.Mount{{Volume: "p_dbdata", Target: "/v", ReadOnly: true}}},
 	}
 	equal(t, "helpers", f.helperSpecs(), wantSpecs)
 	var paths []string
@@ -117,7 +118,7 @@ func TestRunSnapshotFailure(t *testing.T) {
 		want string
 	}{
 		{"create helper fails", func(f *fakeEngine) {
-			f.CreateHelperFn = func(context.Context, backup.HelperSpec) (string, error) { return "", boom }
+			f.CreateHelperFn = func(context.Context, engine.HelperSpec) (string, error) { return "", boom }
 		}, "snapshot p_cache: boom"},
 		{"copy from fails", func(f *fakeEngine) {
 			f.CopyFromFn = func(context.Context, string, string) (io.ReadCloser, error) { return nil, boom }
@@ -213,16 +214,16 @@ func TestRunPreflight(t *testing.T) {
 			delete(o.Project.Volumes, "cache")
 		}, []string{`"cache"`, "not declared"}},
 		{"containers fail", func(t *testing.T, f *fakeEngine, o *backup.Options) {
-			f.ContainersFn = func(context.Context, string) ([]compose.Container, error) { return nil, errors.New("daemon gone") }
+			f.ContainersFn = func(context.Context, string) ([]engine.Container, error) { return nil, errors.New("daemon gone") }
 		}, []string{"daemon gone"}},
 		{"inspect volume fails", func(t *testing.T, f *fakeEngine, o *backup.Options) {
-			f.VolumeFn = func(context.Context, string) (backup.VolumeInfo, error) {
-				return backup.VolumeInfo{}, errors.New("denied")
+			f.VolumeFn = func(context.Context, string) (engine.VolumeInfo, error) {
+				return engine.VolumeInfo{}, errors.New("denied")
 			}
 		}, []string{"inspect volume p_cache", "denied"}},
 		{"helper image fails", func(t *testing.T, f *fakeEngine, o *backup.Options) {
-			f.HelperImageFn = func(context.Context) (backup.HelperImage, error) {
-				return backup.HelperImage{}, errors.New("no helper")
+			f.HelperImageFn = func(context.Context) (engine.HelperImage, error) {
+				return engine.HelperImage{}, errors.New("no helper")
 			}
 		}, []string{"no helper"}},
 		{"backup dir is a file", func(t *testing.T, f *fakeEngine, o *backup.Options) {
@@ -251,7 +252,7 @@ func TestRunPreflight(t *testing.T) {
 			o.Services = map[string]compose.ServiceOptions{
 				"db": {Pre: []string{"pg_dump"}, Stop: true, Timeout: time.Minute},
 			}
-			f.ExecFn = func(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error) {
+			f.ExecFn = func(ctx context.Context, id string, spec engine.ExecSpec) (int, string, error) {
 				// Hooks may print secrets: only the tail goes into the error.
 				return 1, "password=hunter2 " + strings.Repeat("x", 400) + " disk full", nil
 			}
@@ -260,7 +261,7 @@ func TestRunPreflight(t *testing.T) {
 			o.Services = map[string]compose.ServiceOptions{
 				"db": {Pre: []string{"pg_dump"}, Stop: true, Timeout: time.Minute},
 			}
-			f.ExecFn = func(context.Context, string, backup.ExecSpec) (int, string, error) {
+			f.ExecFn = func(context.Context, string, engine.ExecSpec) (int, string, error) {
 				return 0, "", errors.New("exec: no such file")
 			}
 		}, []string{"x-autobackup pre hook of db", "no such file"}},
@@ -279,7 +280,7 @@ func TestRunPreflight(t *testing.T) {
 			equal(t, "stops", f.ops("stop"), []string(nil))
 			equal(t, "starts", f.ops("start"), []string(nil))
 			equal(t, "volumes created", f.ops("create-volume"), []string(nil))
-			equal(t, "helpers created", f.helperSpecs(), []backup.HelperSpec(nil))
+			equal(t, "helpers created", f.helperSpecs(), []engine.HelperSpec(nil))
 			if res == nil {
 				t.Fatal("Run returned a nil Result")
 			}
@@ -302,8 +303,8 @@ func TestRunHooks(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	equal(t, "execs", f.execCalls(), []execCall{
-		{Container: "db-1", Spec: backup.ExecSpec{Cmd: []string{"pg_dump"}}},
-		{Container: "db-1", Spec: backup.ExecSpec{Cmd: []string{"notify", "db"}}},
+		{Container: "db-1", Spec: engine.ExecSpec{Cmd: []string{"pg_dump"}}},
+		{Container: "db-1", Spec: engine.ExecSpec{Cmd: []string{"notify", "db"}}},
 	})
 	calls := f.Calls()
 	pre := slices.IndexFunc(calls, func(c call) bool { return c.Op == "exec" && c.Detail == "pg_dump" })
@@ -322,7 +323,7 @@ func TestRunPostHookFails(t *testing.T) {
 	o.Services = map[string]compose.ServiceOptions{
 		"db": {Post: []string{"notify"}, Stop: true, Timeout: time.Minute},
 	}
-	f.ExecFn = func(context.Context, string, backup.ExecSpec) (int, string, error) { return 2, "unreachable", nil }
+	f.ExecFn = func(context.Context, string, engine.ExecSpec) (int, string, error) { return 2, "unreachable", nil }
 	res, err := backup.Run(t.Context(), f, o)
 	wantErrContains(t, err, "x-autobackup post hook of db exited with code 2: unreachable")
 	if errors.Is(err, backup.ErrPreflight) {
@@ -384,7 +385,7 @@ func TestRunVolumeReplacedDuringBackup(t *testing.T) {
 			// Someone removed the volume and something re-created it
 			// under the same name (without compose's labels).
 			f.removeVolume("p_dbdata")
-			f.addVolume(backup.VolumeInfo{Name: "p_dbdata", Driver: "local"})
+			f.addVolume(engine.VolumeInfo{Name: "p_dbdata", Driver: "local"})
 		}
 		return nil
 	}
@@ -462,8 +463,8 @@ func TestRunLifecycleHooks(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	equal(t, "execs", f.execCalls(), []execCall{
-		{Container: "db-1", Spec: backup.ExecSpec{Cmd: []string{"sh", "-c", "flush"}, User: "postgres", Privileged: true, WorkingDir: "/var/lib/db", Env: []string{"A=1", "B=1"}}},
-		{Container: "db-1", Spec: backup.ExecSpec{Cmd: []string{"warm-up"}}},
+		{Container: "db-1", Spec: engine.ExecSpec{Cmd: []string{"sh", "-c", "flush"}, User: "postgres", Privileged: true, WorkingDir: "/var/lib/db", Env: []string{"A=1", "B=1"}}},
+		{Container: "db-1", Spec: engine.ExecSpec{Cmd: []string{"warm-up"}}},
 	})
 	calls := f.Calls()
 	preStop := slices.IndexFunc(calls, func(c call) bool { return c.Op == "exec" && c.Detail == "sh -c flush" })
@@ -478,7 +479,7 @@ func TestRunLifecycleHooks(t *testing.T) {
 
 func TestRunLifecycleHookFails(t *testing.T) {
 	f := stdEngine()
-	f.ExecFn = func(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error) {
+	f.ExecFn = func(ctx context.Context, id string, spec engine.ExecSpec) (int, string, error) {
 		return 3, "flush failed", nil
 	}
 	o := stdOptions(t)
@@ -493,7 +494,7 @@ func TestRunLifecycleHookFails(t *testing.T) {
 	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1"})
 	equal(t, "starts", f.ops("start"), []string{"app-1", "web-1"})
 	allRunning(t, f, "db-1", "app-1", "web-1")
-	equal(t, "helpers", f.helperSpecs(), []backup.HelperSpec(nil))
+	equal(t, "helpers", f.helperSpecs(), []engine.HelperSpec(nil))
 	noBackupLeft(t, o.Dir)
 	equal(t, "Result.Stopped", res.Stopped, []string{"app", "web"})
 }

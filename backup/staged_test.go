@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -27,11 +28,11 @@ func stagedOptions(t *testing.T) (backup.Options, *[]progress.Event) {
 }
 
 func TestChooseMode(t *testing.T) {
-	can := backup.HelperImage{CanRun: true}
-	cannot := backup.HelperImage{Reason: "the engine runs linux/arm64"}
+	can := engine.HelperImage{CanRun: true}
+	cannot := engine.HelperImage{Reason: "the engine runs linux/arm64"}
 	tests := []struct {
 		setting string
-		img     backup.HelperImage
+		img     engine.HelperImage
 		want    string
 	}{
 		{"auto", can, backup.ModeStaged},
@@ -66,7 +67,7 @@ func TestRunStaged(t *testing.T) {
 	var created []string
 	for _, v := range f.createdVolumes() {
 		created = append(created, v.Name)
-		if v.Labels[backup.LabelStaging] != "true" || v.Labels[backup.LabelStagingProj] != "p" {
+		if v.Labels[engine.LabelStaging] != "true" || v.Labels[engine.LabelProject] != "p" {
 			t.Errorf("staging volume %s labels %v", v.Name, v.Labels)
 		}
 	}
@@ -142,7 +143,7 @@ func TestRunStagedDeltaFailureRestarts(t *testing.T) {
 	// The second sync exec into a helper is its delta, with services stopped.
 	var mu sync.Mutex
 	runs := map[string]int{}
-	f.ExecFn = func(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error) {
+	f.ExecFn = func(ctx context.Context, id string, spec engine.ExecSpec) (int, string, error) {
 		mu.Lock()
 		runs[id]++
 		n := runs[id]

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -26,7 +27,7 @@ type call struct {
 // scripted by the fields below; the zero value starts cleanly, has no
 // healthcheck and stops at once.
 type fakeContainer struct {
-	compose.Container
+	engine.Container
 
 	// StopDelay is how long the container takes to exit; the fake engine
 	// kills it when the stop timeout is shorter.
@@ -42,7 +43,7 @@ type fakeContainer struct {
 	ExitAfter int
 	ExitCode  int
 
-	status   compose.Status
+	status   engine.Status
 	inspects int // since the last start
 }
 
@@ -50,10 +51,10 @@ type fakeContainer struct {
 // set, replace the simulated behaviour of one method (the call is still
 // recorded).
 type fakeEngine struct {
-	ContainersFn func(ctx context.Context, project string) ([]compose.Container, error)
+	ContainersFn func(ctx context.Context, project string) ([]engine.Container, error)
 	StopFn       func(ctx context.Context, id string, timeout time.Duration) error
 	StartFn      func(ctx context.Context, id string) error
-	InspectFn    func(ctx context.Context, id string) (compose.Status, error)
+	InspectFn    func(ctx context.Context, id string) (engine.Status, error)
 
 	mu         sync.Mutex
 	calls      []call
@@ -76,13 +77,13 @@ func newFakeEngine(cs ...*fakeContainer) *fakeEngine {
 // they are given a healthcheck.
 func ctr(svc string, n int, state string) *fakeContainer {
 	id := fmt.Sprintf("%s-%d", svc, n)
-	return &fakeContainer{Container: compose.Container{
+	return &fakeContainer{Container: engine.Container{
 		ID: id, Name: "proj-" + id, Service: svc, Number: n, State: state,
 	}}
 }
 
 func (f *fakeEngine) add(c *fakeContainer) {
-	c.status = compose.Status{State: c.State}
+	c.status = engine.Status{State: c.State}
 	if c.Health != "" {
 		c.status.HasHealthcheck = true
 		if c.State == "running" {
@@ -142,7 +143,7 @@ func (f *fakeEngine) stopTimeout(id string) time.Duration {
 	return f.timeouts[id]
 }
 
-func (f *fakeEngine) Containers(ctx context.Context, project string) ([]compose.Container, error) {
+func (f *fakeEngine) Containers(ctx context.Context, project string) ([]engine.Container, error) {
 	f.record("containers", "", project)
 	if f.ContainersFn != nil {
 		return f.ContainersFn(ctx, project)
@@ -152,7 +153,7 @@ func (f *fakeEngine) Containers(ctx context.Context, project string) ([]compose.
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]compose.Container, 0, len(f.containers))
+	out := make([]engine.Container, 0, len(f.containers))
 	for _, c := range f.containers {
 		cc := c.Container
 		cc.State = c.status.State
@@ -182,7 +183,7 @@ func (f *fakeEngine) defaultStop(ctx context.Context, id string, timeout time.Du
 	c := f.find(id)
 	if c == nil {
 		f.mu.Unlock()
-		return fmt.Errorf("container %s: %w", id, compose.ErrNotFound)
+		return fmt.Errorf("container %s: %w", id, engine.ErrNotFound)
 	}
 	delay, code := c.StopDelay, 0
 	f.mu.Unlock()
@@ -199,7 +200,7 @@ func (f *fakeEngine) defaultStop(ctx context.Context, id string, timeout time.Du
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c.status.State == "running" || c.status.State == "restarting" {
-		c.status = compose.Status{State: "exited", ExitCode: code, HasHealthcheck: c.status.HasHealthcheck}
+		c.status = engine.Status{State: "exited", ExitCode: code, HasHealthcheck: c.status.HasHealthcheck}
 	}
 	return nil
 }
@@ -221,20 +222,20 @@ func (f *fakeEngine) defaultStart(ctx context.Context, id string) error {
 	defer f.mu.Unlock()
 	c := f.find(id)
 	if c == nil {
-		return fmt.Errorf("container %s: %w", id, compose.ErrNotFound)
+		return fmt.Errorf("container %s: %w", id, engine.ErrNotFound)
 	}
 	if c.status.State == "running" {
 		return nil
 	}
 	c.inspects = 0
-	c.status = compose.Status{State: "running", HasHealthcheck: c.Health != ""}
+	c.status = engine.Status{State: "running", HasHealthcheck: c.Health != ""}
 	if c.Health != "" {
 		c.status.Health = "starting"
 	}
 	return nil
 }
 
-func (f *fakeEngine) InspectContainer(ctx context.Context, id string) (compose.Status, error) {
+func (f *fakeEngine) InspectContainer(ctx context.Context, id string) (engine.Status, error) {
 	st, err := f.inspect(ctx, id)
 	detail := st.State
 	if st.State == "exited" {
@@ -249,7 +250,7 @@ func (f *fakeEngine) InspectContainer(ctx context.Context, id string) (compose.S
 	return st, err
 }
 
-func (f *fakeEngine) inspect(ctx context.Context, id string) (compose.Status, error) {
+func (f *fakeEngine) inspect(ctx context.Context, id string) (engine.Status, error) {
 	if f.InspectFn != nil {
 		return f.InspectFn(ctx, id)
 	}
@@ -257,21 +258,21 @@ func (f *fakeEngine) inspect(ctx context.Context, id string) (compose.Status, er
 }
 
 // defaultInspect is the simulated inspect, for InspectFn to fall back on.
-func (f *fakeEngine) defaultInspect(ctx context.Context, id string) (compose.Status, error) {
+func (f *fakeEngine) defaultInspect(ctx context.Context, id string) (engine.Status, error) {
 	if err := ctx.Err(); err != nil {
-		return compose.Status{}, err
+		return engine.Status{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.find(id)
 	if c == nil {
-		return compose.Status{}, fmt.Errorf("container %s: %w", id, compose.ErrNotFound)
+		return engine.Status{}, fmt.Errorf("container %s: %w", id, engine.ErrNotFound)
 	}
 	if c.status.State == "running" {
 		c.inspects++
 		switch {
 		case c.ExitAfter > 0 && c.inspects >= c.ExitAfter:
-			c.status = compose.Status{State: "exited", ExitCode: c.ExitCode, HasHealthcheck: c.status.HasHealthcheck}
+			c.status = engine.Status{State: "exited", ExitCode: c.ExitCode, HasHealthcheck: c.status.HasHealthcheck}
 		case c.Health != "" && c.status.Health == "starting" && c.inspects > c.HealthyAfter:
 			c.status.Health = c.Health
 			if c.Health == "unhealthy" {

@@ -12,6 +12,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 )
 
 type dependency struct{ name, condition string }
@@ -370,7 +371,7 @@ func TestStopFailureAbortsAndRestartsWhatWasStopped(t *testing.T) {
 		{
 			name: "BeforeStop hook error",
 			setup: func(_ *fakeEngine, l *compose.Lifecycle) {
-				l.Hooks.BeforeStop = func(_ context.Context, svc types.ServiceConfig, c compose.Container) error {
+				l.Hooks.BeforeStop = func(_ context.Context, svc types.ServiceConfig, c engine.Container) error {
 					if svc.Name == "app" {
 						return errBoom
 					}
@@ -650,7 +651,7 @@ func TestStopSelectedServices(t *testing.T) {
 func TestAfterStartHook(t *testing.T) {
 	f := newFakeEngine(ctr("app", 1, "running"), ctr("db", 1, "running"))
 	l, _ := newLifecycle(f, project(service("app", started("db")), service("db")))
-	l.Hooks.AfterStart = func(_ context.Context, svc types.ServiceConfig, _ compose.Container) error {
+	l.Hooks.AfterStart = func(_ context.Context, svc types.ServiceConfig, _ engine.Container) error {
 		if svc.Name == "app" {
 			return errBoom
 		}

@@ -1,7 +1,8 @@
-// Package engine implements the Engine interfaces of the compose and
-// backup packages on top of the Docker engine API client that the docker
-// CLI plugin framework hands us (so contexts, DOCKER_HOST and TLS settings
-// are the user's). It negotiates the API version and uses nothing newer
-// than API 1.41, so Docker 20.10 works as well as current engines.
-// Idempotent calls are retried on transient errors.
+// Package engine is the model of the Docker engine this program drives:
+// the types of its calls, the labels we put on what we create, the
+// sentinel errors, the Engine interface with each call's contract, and
+// WithRetry, the one retry wrapper over it. The implementation on the
+// Docker API is package engine/docker; the fake every test uses, and the
+// conformance suite that holds both to the same contract, are in
+// engine/enginetest.
 package engine

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
-	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -50,7 +50,7 @@ func runClean(ctx context.Context, dockerCli command.Cli, g *globalOptions) erro
 	if err == nil {
 		// Helper images of earlier plugin builds (one per upgrade).
 		var imgs []string
-		var img backup.HelperImage
+		var img engine.HelperImage
 		if img, err = eng.HelperImage(ctx); err == nil {
 			imgs, err = eng.CleanHelperImages(ctx, img.Ref)
 			removed = append(removed, imgs...)

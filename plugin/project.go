@@ -13,6 +13,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/engine/docker"
 	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -150,9 +151,10 @@ func (e *projectEnv) relPath(path string) string {
 	return path
 }
 
-// newEngine returns the engine of the user's docker context. The API
-// version is negotiated on the first call.
-func newEngine(ctx context.Context, dockerCli command.Cli) (*engine.Docker, error) {
+// newEngine returns the engine of the user's docker context, its
+// idempotent calls retried on transient errors. The API version is
+// negotiated on the first call.
+func newEngine(ctx context.Context, dockerCli command.Cli) (engine.Engine, error) {
 	api := dockerCli.Client()
 	if _, err := api.Ping(ctx); err != nil {
 		if strings.Contains(err.Error(), "permission denied") {
@@ -160,5 +162,5 @@ func newEngine(ctx context.Context, dockerCli command.Cli) (*engine.Docker, erro
 		}
 		return nil, fmt.Errorf("cannot reach the Docker engine: %w; is the daemon running, and is your docker context right (docker context ls)?", err)
 	}
-	return engine.New(api, autobackup.Version()), nil
+	return engine.WithRetry(docker.New(api, autobackup.Version()), engine.DefaultRetry(docker.Transient)), nil
 }

@@ -97,7 +97,7 @@ func runPrune(ctx context.Context, w io.Writer, g *globalOptions, o pruneOptions
 // pruneAfterRun applies retention after a successful backup, with the
 // project lock still held. The backup is safe whatever happens here, so a
 // failure is a warning, not a failed run.
-func pruneAfterRun(ctx context.Context, env *projectEnv, eng *engine.Docker, stderr io.Writer) {
+func pruneAfterRun(ctx context.Context, env *projectEnv, eng engine.Engine, stderr io.Writer) {
 	if err := prune(env, time.Now(), pruneOptions{}, stderr, "autobackup: "); err != nil {
 		fmt.Fprintf(stderr, "autobackup: WARNING retention: %v\nTry: docker autobackup prune --dry-run\n", err)
 	}
@@ -204,7 +204,7 @@ func pruneRemote(ctx context.Context, env *projectEnv, now time.Time, dryRun boo
 
 // collectStaging removes the staging volumes (of any project on this
 // engine) whose source volume is gone, and says so.
-func collectStaging(ctx context.Context, eng *engine.Docker, w io.Writer, prefix string) {
+func collectStaging(ctx context.Context, eng engine.Engine, w io.Writer, prefix string) {
 	removed, err := eng.CollectStaging(ctx)
 	for _, v := range removed {
 		fmt.Fprintf(w, "%sremoved staging volume %s: its volume no longer exists\n", prefix, v)

@@ -197,7 +197,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 // backupBeforeRestore backs up the project as it is now (tagged
 // pre-restore), so that the restore can be undone, and records the run. A
 // failure stops the restore before anything was replaced.
-func backupBeforeRestore(ctx context.Context, env *projectEnv, eng *engine.Docker, pr progress.Reporter, stderr io.Writer) (string, error) {
+func backupBeforeRestore(ctx context.Context, env *projectEnv, eng engine.Engine, pr progress.Reporter, stderr io.Writer) (string, error) {
 	fmt.Fprintln(stderr, "autobackup: backing up the current data first (--backup-first)")
 	o := runOptions{tag: "pre-restore"}
 	res, err := backup.Run(ctx, eng, env.backupOptions(eng, o.tag, pr))

@@ -228,7 +228,7 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 
 // backupOptions is how every backup of the project runs (run and daemon):
 // settings, compose extensions and hooks applied.
-func (e *projectEnv) backupOptions(eng *engine.Docker, tag string, r progress.Reporter) backup.Options {
+func (e *projectEnv) backupOptions(eng engine.Engine, tag string, r progress.Reporter) backup.Options {
 	return backup.Options{
 		Project:     e.Project,
 		Dir:         e.BackupDir,
@@ -336,7 +336,7 @@ func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // printPlan shows what a run would do and changes nothing.
-func printPlan(ctx context.Context, w io.Writer, eng *engine.Docker, env *projectEnv) error {
+func printPlan(ctx context.Context, w io.Writer, eng engine.Engine, env *projectEnv) error {
 	containers, err := eng.Containers(ctx, env.Project.Name)
 	if err != nil {
 		return err
@@ -371,7 +371,7 @@ func printPlan(ctx context.Context, w io.Writer, eng *engine.Docker, env *projec
 			ext = ", external"
 		}
 		status := ""
-		if _, err := eng.Volume(ctx, v.Name); errors.Is(err, compose.ErrNotFound) {
+		if _, err := eng.Volume(ctx, v.Name); errors.Is(err, engine.ErrNotFound) {
 			status = "  MISSING on the engine: the run will fail"
 		}
 		if v.Skip != "" {

@@ -1,4 +1,4 @@
-package engine
+package docker
 
 import (
 	"context"
@@ -6,10 +6,10 @@ import (
 	"net"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
@@ -119,12 +119,12 @@ func (f *fakeAPI) ContainerCreate(ctx context.Context, cfg *container.Config, ho
 	return container.CreateResponse{ID: "helper0123456789"}, nil
 }
 
-// fastRetries shrinks the back-off for the test and restores it after.
-func fastRetries(t *testing.T) {
-	t.Helper()
-	base := retryBase
-	retryBase = time.Millisecond
-	t.Cleanup(func() { retryBase = base })
+// retried is the Docker engine over api wrapped the way the plugin wraps
+// it, with the back-off shrunk (or stretched) to base.
+func retried(api *fakeAPI, base time.Duration) engine.Engine {
+	p := engine.DefaultRetry(Transient)
+	p.Base = base
+	return engine.WithRetry(New(api, "test"), p)
 }
 
 // Errors as the docker client returns them.

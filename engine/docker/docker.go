@@ -1,4 +1,4 @@
-package engine
+package docker
 
 import (
 	"archive/tar"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -24,20 +25,11 @@ import (
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
-
-	"github.com/docker-autobackup/docker-autobackup/backup"
-	"github.com/docker-autobackup/docker-autobackup/compose"
 )
 
-// Labels we put on what we create, so `docker autobackup clean` finds it.
 const (
-	LabelHelper  = "io.docker-autobackup.helper"
-	LabelProject = "io.docker-autobackup.project"
-	LabelStaging = "io.docker-autobackup.staging"
-	// LabelInstallation tells which installation imported a helper image.
-	LabelInstallation = "io.docker-autobackup.installation"
-	helperRepo        = "docker-autobackup-helper"
-	helperBinary      = "/autobackup"
+	helperRepo   = "docker-autobackup-helper"
+	helperBinary = "/autobackup"
 )
 
 // helperCreateTimeout bounds the creation of a helper container, which is
@@ -50,10 +42,7 @@ type Docker struct {
 	version string // plugin version, part of the helper image tag
 }
 
-var (
-	_ compose.Engine = (*Docker)(nil)
-	_ backup.Engine  = (*Docker)(nil)
-)
+var _ engine.Engine = (*Docker)(nil)
 
 // New wraps an API client (from the plugin framework, already configured
 // for the user's context). The client negotiates the API version on its
@@ -64,21 +53,17 @@ func New(api client.APIClient, version string) *Docker {
 
 func notFound(err error) error {
 	if errdefs.IsNotFound(err) {
-		return fmt.Errorf("%w: %v", compose.ErrNotFound, err)
+		return fmt.Errorf("%w: %v", engine.ErrNotFound, err)
 	}
 	return err
 }
 
 // Containers lists every container labelled with the compose project.
-func (d *Docker) Containers(ctx context.Context, project string) ([]compose.Container, error) {
+func (d *Docker) Containers(ctx context.Context, project string) ([]engine.Container, error) {
 	var list []container.Summary
-	err := retry(ctx, "list containers", func() error {
-		var err error
-		list, err = d.api.ContainerList(ctx, container.ListOptions{
-			All:     true,
-			Filters: filters.NewArgs(filters.Arg("label", compose.LabelProject+"="+project)),
-		})
-		return err
+	list, err := d.api.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("label", engine.LabelComposeProject+"="+project)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list containers of project %s: %w", project, err)
@@ -88,15 +73,11 @@ func (d *Docker) Containers(ctx context.Context, project string) ([]compose.Cont
 
 // VolumeUsers lists every container, of any project or none, that mounts
 // the volume, running or not.
-func (d *Docker) VolumeUsers(ctx context.Context, volume string) ([]compose.Container, error) {
+func (d *Docker) VolumeUsers(ctx context.Context, volume string) ([]engine.Container, error) {
 	var list []container.Summary
-	err := retry(ctx, "list containers", func() error {
-		var err error
-		list, err = d.api.ContainerList(ctx, container.ListOptions{
-			All:     true,
-			Filters: filters.NewArgs(filters.Arg("volume", volume)),
-		})
-		return err
+	list, err := d.api.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("volume", volume)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list containers using volume %s: %w", volume, err)
@@ -104,22 +85,22 @@ func (d *Docker) VolumeUsers(ctx context.Context, volume string) ([]compose.Cont
 	return containers(list), nil
 }
 
-func containers(list []container.Summary) []compose.Container {
-	out := make([]compose.Container, 0, len(list))
+func containers(list []container.Summary) []engine.Container {
+	out := make([]engine.Container, 0, len(list))
 	for _, c := range list {
 		name := c.ID[:12]
 		if len(c.Names) > 0 {
 			name = strings.TrimPrefix(c.Names[0], "/")
 		}
-		n, _ := strconv.Atoi(c.Labels[compose.LabelNumber])
-		out = append(out, compose.Container{
+		n, _ := strconv.Atoi(c.Labels[engine.LabelComposeNumber])
+		out = append(out, engine.Container{
 			ID:      c.ID,
 			Name:    name,
-			Service: c.Labels[compose.LabelService],
+			Service: c.Labels[engine.LabelComposeService],
 			Number:  n,
-			OneOff:  strings.EqualFold(c.Labels[compose.LabelOneOff], "true"),
-			Project: c.Labels[compose.LabelProject],
-			Helper:  c.Labels[LabelHelper] == "true",
+			OneOff:  strings.EqualFold(c.Labels[engine.LabelComposeOneOff], "true"),
+			Project: c.Labels[engine.LabelComposeProject],
+			Helper:  c.Labels[engine.LabelHelper] == "true",
 			State:   c.State,
 			Image:   c.Image,
 			ImageID: c.ImageID,
@@ -131,30 +112,21 @@ func containers(list []container.Summary) []compose.Container {
 // StopContainer stops a container, giving it timeout before the kill.
 func (d *Docker) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
 	secs := int((timeout + time.Second - 1) / time.Second)
-	return notFound(retry(ctx, "stop container", func() error {
-		return d.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
-	}))
+	return notFound(d.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}))
 }
 
 // StartContainer starts a container (no-op when it runs).
 func (d *Docker) StartContainer(ctx context.Context, id string) error {
-	return notFound(retry(ctx, "start container", func() error {
-		return d.api.ContainerStart(ctx, id, container.StartOptions{})
-	}))
+	return notFound(d.api.ContainerStart(ctx, id, container.StartOptions{}))
 }
 
 // InspectContainer reports state and health.
-func (d *Docker) InspectContainer(ctx context.Context, id string) (compose.Status, error) {
-	var js container.InspectResponse
-	err := retry(ctx, "inspect container", func() error {
-		var err error
-		js, err = d.api.ContainerInspect(ctx, id)
-		return err
-	})
+func (d *Docker) InspectContainer(ctx context.Context, id string) (engine.Status, error) {
+	js, err := d.api.ContainerInspect(ctx, id)
 	if err != nil {
-		return compose.Status{}, notFound(err)
+		return engine.Status{}, notFound(err)
 	}
-	var st compose.Status
+	var st engine.Status
 	if js.State != nil {
 		st.State = js.State.Status
 		st.ExitCode = js.State.ExitCode
@@ -180,21 +152,16 @@ func shorten(s string, n int) string {
 }
 
 // Volume inspects a volume; compose.ErrNotFound if it does not exist.
-func (d *Docker) Volume(ctx context.Context, name string) (backup.VolumeInfo, error) {
-	var v volume.Volume
-	err := retry(ctx, "inspect volume", func() error {
-		var err error
-		v, err = d.api.VolumeInspect(ctx, name)
-		return err
-	})
+func (d *Docker) Volume(ctx context.Context, name string) (engine.VolumeInfo, error) {
+	v, err := d.api.VolumeInspect(ctx, name)
 	if err != nil {
-		return backup.VolumeInfo{}, notFound(err)
+		return engine.VolumeInfo{}, notFound(err)
 	}
-	return backup.VolumeInfo{Name: v.Name, Driver: v.Driver, Options: v.Options, Labels: v.Labels}, nil
+	return engine.VolumeInfo{Name: v.Name, Driver: v.Driver, Options: v.Options, Labels: v.Labels}, nil
 }
 
 // CreateVolume creates a volume with the given driver, options and labels.
-func (d *Docker) CreateVolume(ctx context.Context, v backup.VolumeInfo) error {
+func (d *Docker) CreateVolume(ctx context.Context, v engine.VolumeInfo) error {
 	_, err := d.api.VolumeCreate(ctx, volume.CreateOptions{Name: v.Name, Driver: v.Driver, DriverOpts: v.Options, Labels: v.Labels})
 	if err != nil {
 		return fmt.Errorf("create volume %s: %w", v.Name, err)
@@ -205,12 +172,7 @@ func (d *Docker) CreateVolume(ctx context.Context, v backup.VolumeInfo) error {
 // ImageDigests returns the repo digests of an image ID ("" list when the
 // image was built locally and never pushed or pulled).
 func (d *Docker) ImageDigests(ctx context.Context, id string) ([]string, error) {
-	var ii image.InspectResponse
-	err := retry(ctx, "inspect image", func() error {
-		var err error
-		ii, err = d.api.ImageInspect(ctx, id)
-		return err
-	})
+	ii, err := d.api.ImageInspect(ctx, id)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -221,10 +183,10 @@ func (d *Docker) ImageDigests(ctx context.Context, id string) ([]string, error) 
 // needed. When this binary is static and the engine runs the same OS and
 // architecture, the image holds the binary so helpers can run our own code
 // (CanRun); otherwise it is empty and only serves never-started helpers.
-func (d *Docker) HelperImage(ctx context.Context) (backup.HelperImage, error) {
+func (d *Docker) HelperImage(ctx context.Context) (engine.HelperImage, error) {
 	content, canRun, reason, err := d.helperSupport(ctx)
 	if err != nil {
-		return backup.HelperImage{}, err
+		return engine.HelperImage{}, err
 	}
 	tag := d.version + "-empty"
 	if canRun {
@@ -232,15 +194,15 @@ func (d *Docker) HelperImage(ctx context.Context) (backup.HelperImage, error) {
 	}
 	ref := helperRepo + ":" + tag
 	if _, err := d.api.ImageInspect(ctx, ref); err == nil {
-		return backup.HelperImage{Ref: ref, CanRun: canRun, Reason: reason}, nil
+		return engine.HelperImage{Ref: ref, CanRun: canRun, Reason: reason}, nil
 	} else if !errdefs.IsNotFound(err) {
-		return backup.HelperImage{}, fmt.Errorf("inspect helper image %s: %w", ref, err)
+		return engine.HelperImage{}, fmt.Errorf("inspect helper image %s: %w", ref, err)
 	}
 	var tarball []byte
-	changes := []string{"LABEL " + LabelHelper + "=true", "LABEL " + LabelInstallation + "=" + installation()}
+	changes := []string{"LABEL " + engine.LabelHelper + "=true", "LABEL " + engine.LabelInstallation + "=" + installation()}
 	if canRun {
 		if tarball, err = content.tarball(); err != nil {
-			return backup.HelperImage{}, err
+			return engine.HelperImage{}, err
 		}
 		if content.libPath != "" {
 			changes = append(changes, "ENV LD_LIBRARY_PATH="+content.libPath)
@@ -254,18 +216,18 @@ func (d *Docker) HelperImage(ctx context.Context) (backup.HelperImage, error) {
 	}
 	rc, err := d.api.ImageImport(ctx, image.ImportSource{Source: bytes.NewReader(tarball), SourceName: "-"}, ref, image.ImportOptions{Changes: changes})
 	if err != nil {
-		return backup.HelperImage{}, fmt.Errorf("import helper image %s: %w", ref, err)
+		return engine.HelperImage{}, fmt.Errorf("import helper image %s: %w", ref, err)
 	}
 	_, _ = io.Copy(io.Discard, rc)
 	_ = rc.Close()
-	return backup.HelperImage{Ref: ref, CanRun: canRun, Reason: reason}, nil
+	return engine.HelperImage{Ref: ref, CanRun: canRun, Reason: reason}, nil
 }
 
 // ProbeHelper says whether helpers could run our binary on this engine,
 // without importing anything (for dry runs).
-func (d *Docker) ProbeHelper(ctx context.Context) (backup.HelperImage, error) {
+func (d *Docker) ProbeHelper(ctx context.Context) (engine.HelperImage, error) {
 	_, canRun, reason, err := d.helperSupport(ctx)
-	return backup.HelperImage{CanRun: canRun, Reason: reason}, err
+	return engine.HelperImage{CanRun: canRun, Reason: reason}, err
 }
 
 func (d *Docker) helperSupport(ctx context.Context) (content *helperContent, canRun bool, reason string, err error) {
@@ -296,7 +258,7 @@ func installation() string {
 
 // CreateHelper creates (does not start) a helper container: no network,
 // no logs kept, labelled as ours.
-func (d *Docker) CreateHelper(ctx context.Context, spec backup.HelperSpec) (string, error) {
+func (d *Docker) CreateHelper(ctx context.Context, spec engine.HelperSpec) (string, error) {
 	var mounts []mount.Mount
 	for _, m := range spec.Mounts {
 		mounts = append(mounts, mount.Mount{
@@ -314,7 +276,7 @@ func (d *Docker) CreateHelper(ctx context.Context, spec backup.HelperSpec) (stri
 	if len(cmd) == 0 {
 		cmd = []string{helperBinary} // never run: CopyFrom/CopyTo only
 	}
-	labels := map[string]string{LabelHelper: "true", LabelProject: spec.Project}
+	labels := map[string]string{engine.LabelHelper: "true", engine.LabelProject: spec.Project}
 	logType := "none"
 	if spec.KeepLogs {
 		logType = "json-file"
@@ -388,9 +350,7 @@ func (d *Docker) RunHelper(ctx context.Context, id string) (int, string, error) 
 // RemoveHelper force-removes a helper container and its anonymous
 // volumes; an already removed one is not an error.
 func (d *Docker) RemoveHelper(ctx context.Context, id string) error {
-	err := retry(ctx, "remove helper", func() error {
-		return d.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	})
+	err := d.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove helper container %s: %w", shortID(id), err)
 	}
@@ -399,7 +359,7 @@ func (d *Docker) RemoveHelper(ctx context.Context, id string) error {
 
 // Helpers lists helper containers we left behind (for clean).
 func (d *Docker) Helpers(ctx context.Context) ([]string, error) {
-	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelHelper+"=true"))})
+	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", engine.LabelHelper+"=true"))})
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +379,7 @@ func shortID(id string) string {
 
 // Exec runs a command in a running container, like `docker exec`, and
 // returns its exit code and the last 2 kB of its output.
-func (d *Docker) Exec(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error) {
+func (d *Docker) Exec(ctx context.Context, id string, spec engine.ExecSpec) (int, string, error) {
 	created, err := d.api.ContainerExecCreate(ctx, id, container.ExecOptions{
 		Cmd: spec.Cmd, User: spec.User, Privileged: spec.Privileged, WorkingDir: spec.WorkingDir, Env: spec.Env,
 		AttachStdout: true, AttachStderr: true,
@@ -474,7 +434,7 @@ func (t *tailBuffer) String() string { return strings.TrimSpace(string(t.buf)) }
 func (d *Docker) CleanProject(ctx context.Context, project string) ([]string, error) {
 	var removed []string
 	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", LabelHelper+"=true"), filters.Arg("label", LabelProject+"="+project))})
+		filters.Arg("label", engine.LabelHelper+"=true"), filters.Arg("label", engine.LabelProject+"="+project))})
 	if err != nil {
 		return nil, fmt.Errorf("list helper containers: %w", err)
 	}
@@ -485,7 +445,7 @@ func (d *Docker) CleanProject(ctx context.Context, project string) ([]string, er
 		removed = append(removed, "helper container "+shortID(c.ID))
 	}
 	vols, err := d.api.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("label", LabelStaging+"=true"), filters.Arg("label", LabelProject+"="+project))})
+		filters.Arg("label", engine.LabelStaging+"=true"), filters.Arg("label", engine.LabelProject+"="+project))})
 	if err != nil {
 		return removed, fmt.Errorf("list staging volumes: %w", err)
 	}
@@ -503,14 +463,14 @@ func (d *Docker) CleanProject(ctx context.Context, project string) ([]string, er
 // of data nobody keeps any more only takes disk. A staging volume in use
 // is left alone. It returns the removed volumes' names.
 func (d *Docker) CollectStaging(ctx context.Context) ([]string, error) {
-	vols, err := d.api.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelStaging+"=true"))})
+	vols, err := d.api.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", engine.LabelStaging+"=true"))})
 	if err != nil {
 		return nil, fmt.Errorf("list staging volumes: %w", err)
 	}
 	var removed []string
 	var errs []error
 	for _, v := range vols.Volumes {
-		src := v.Labels[backup.LabelStagingSource]
+		src := v.Labels[engine.LabelStagingSource]
 		if src == "" {
 			continue
 		}
@@ -536,7 +496,7 @@ func (d *Docker) CollectStaging(ctx context.Context) ([]string, error) {
 // images a container still uses are left alone.
 func (d *Docker) CleanHelperImages(ctx context.Context, keep string) ([]string, error) {
 	list, err := d.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("label", LabelHelper+"=true"), filters.Arg("label", LabelInstallation+"="+installation()))})
+		filters.Arg("label", engine.LabelHelper+"=true"), filters.Arg("label", engine.LabelInstallation+"="+installation()))})
 	if err != nil {
 		return nil, fmt.Errorf("list helper images: %w", err)
 	}

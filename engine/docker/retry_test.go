@@ -1,4 +1,4 @@
-package engine
+package docker
 
 import (
 	"context"
@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker-autobackup/docker-autobackup/backup"
-	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 )
 
 func TestTransient(t *testing.T) {
@@ -26,30 +25,29 @@ func TestTransient(t *testing.T) {
 		{"deadline", context.DeadlineExceeded, false},
 		{"plain", errors.New("something else"), false},
 	} {
-		if got := transient(c.err); got != c.want {
-			t.Errorf("transient(%s: %v) = %v, want %v", c.name, c.err, got, c.want)
+		if got := Transient(c.err); got != c.want {
+			t.Errorf("Transient(%s: %v) = %v, want %v", c.name, c.err, got, c.want)
 		}
 	}
 }
 
 // Transient errors on idempotent calls are retried, then the call succeeds.
 func TestRetryTransientThenSucceeds(t *testing.T) {
-	fastRetries(t)
 	for _, c := range []struct {
 		method string
-		call   func(d *Docker) error
+		call   func(d engine.Engine) error
 	}{
-		{"ContainerStop", func(d *Docker) error { return d.StopContainer(t.Context(), "x", time.Second) }},
-		{"ContainerStart", func(d *Docker) error { return d.StartContainer(t.Context(), "x") }},
-		{"ContainerInspect", func(d *Docker) error { _, err := d.InspectContainer(t.Context(), "x"); return err }},
-		{"ContainerList", func(d *Docker) error { _, err := d.Containers(t.Context(), "p"); return err }},
-		{"VolumeInspect", func(d *Docker) error { _, err := d.Volume(t.Context(), "v"); return err }},
-		{"ContainerRemove", func(d *Docker) error { return d.RemoveHelper(t.Context(), "h") }},
+		{"ContainerStop", func(d engine.Engine) error { return d.StopContainer(t.Context(), "x", time.Second) }},
+		{"ContainerStart", func(d engine.Engine) error { return d.StartContainer(t.Context(), "x") }},
+		{"ContainerInspect", func(d engine.Engine) error { _, err := d.InspectContainer(t.Context(), "x"); return err }},
+		{"ContainerList", func(d engine.Engine) error { _, err := d.Containers(t.Context(), "p"); return err }},
+		{"VolumeInspect", func(d engine.Engine) error { _, err := d.Volume(t.Context(), "v"); return err }},
+		{"ContainerRemove", func(d engine.Engine) error { return d.RemoveHelper(t.Context(), "h") }},
 	} {
 		t.Run(c.method, func(t *testing.T) {
 			api := newFakeAPI()
 			api.failFirst(c.method, errReset, errServer, errUnavailable)
-			if err := c.call(New(api, "test")); err != nil {
+			if err := c.call(retried(api, time.Millisecond)); err != nil {
 				t.Fatalf("after 3 transient errors: %v, want success on the 4th attempt", err)
 			}
 			if got := api.count(c.method); got != 4 {
@@ -60,23 +58,22 @@ func TestRetryTransientThenSucceeds(t *testing.T) {
 }
 
 // 404 and 409 are answers, not hiccups: returned at once, 404 as
-// compose.ErrNotFound.
+// engine.ErrNotFound.
 func TestRetryNotForClientErrors(t *testing.T) {
-	fastRetries(t)
 	api := newFakeAPI()
-	d := New(api, "test")
+	d := retried(api, time.Millisecond)
 	api.failFirst("ContainerStop", errNotFound)
 	err := d.StopContainer(t.Context(), "x", time.Second)
-	if !errors.Is(err, compose.ErrNotFound) {
-		t.Errorf("stop of a missing container: %v, want compose.ErrNotFound", err)
+	if !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("stop of a missing container: %v, want engine.ErrNotFound", err)
 	}
 	api.failFirst("ContainerStart", errConflict)
 	if err := d.StartContainer(t.Context(), "x"); err == nil {
 		t.Error("start with a 409: no error")
 	}
 	api.failFirst("VolumeInspect", errNotFound)
-	if _, err := d.Volume(t.Context(), "v"); !errors.Is(err, compose.ErrNotFound) {
-		t.Errorf("missing volume: %v, want compose.ErrNotFound", err)
+	if _, err := d.Volume(t.Context(), "v"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("missing volume: %v, want engine.ErrNotFound", err)
 	}
 	for _, m := range []string{"ContainerStop", "ContainerStart", "VolumeInspect"} {
 		if got := api.count(m); got != 1 {
@@ -85,33 +82,30 @@ func TestRetryNotForClientErrors(t *testing.T) {
 	}
 }
 
-// Retries are bounded: after retryAttempts the last error is returned.
+// Retries are bounded: after the policy's attempts the last error is
+// returned.
 func TestRetryBounded(t *testing.T) {
-	fastRetries(t)
 	api := newFakeAPI()
 	for range 20 {
 		api.failFirst("ContainerInspect", errServer)
 	}
-	_, err := New(api, "test").InspectContainer(t.Context(), "x")
+	_, err := retried(api, time.Millisecond).InspectContainer(t.Context(), "x")
 	if err == nil || !errors.Is(err, errServer) {
 		t.Fatalf("err = %v, want the last 500", err)
 	}
-	if got := api.count("ContainerInspect"); got != retryAttempts {
-		t.Errorf("called %d times, want %d", got, retryAttempts)
+	if got, want := api.count("ContainerInspect"), engine.DefaultRetry(Transient).Attempts; got != want {
+		t.Errorf("called %d times, want %d", got, want)
 	}
 }
 
-// The back-off doubles from retryBase: 5 attempts wait 1+2+4+8 units.
+// The back-off doubles from the base: 5 attempts wait 1+2+4+8 units.
 func TestRetryBacksOff(t *testing.T) {
-	base := retryBase
-	retryBase = 10 * time.Millisecond
-	t.Cleanup(func() { retryBase = base })
 	api := newFakeAPI()
-	for range retryAttempts {
+	for range 5 {
 		api.failFirst("ContainerStart", errReset)
 	}
 	begin := time.Now()
-	_ = New(api, "test").StartContainer(t.Context(), "x")
+	_ = retried(api, 10*time.Millisecond).StartContainer(t.Context(), "x")
 	if got, want := time.Since(begin), 150*time.Millisecond; got < want {
 		t.Errorf("5 failing attempts took %s, want at least %s of back-off", got, want)
 	}
@@ -119,15 +113,12 @@ func TestRetryBacksOff(t *testing.T) {
 
 // A cancelled context ends the retries at once.
 func TestRetryStopsOnCancel(t *testing.T) {
-	base := retryBase
-	retryBase = time.Hour
-	t.Cleanup(func() { retryBase = base })
 	api := newFakeAPI()
 	api.failFirst("ContainerStart", errReset, errReset)
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	done := make(chan error, 1)
-	go func() { done <- New(api, "test").StartContainer(ctx, "x") }()
+	go func() { done <- retried(api, time.Hour).StartContainer(ctx, "x") }()
 	select {
 	case err := <-done:
 		if err == nil {
@@ -143,9 +134,9 @@ func TestRetryStopsOnCancel(t *testing.T) {
 func TestCreateHelperIsolation(t *testing.T) {
 	api := newFakeAPI()
 	d := New(api, "test")
-	_, err := d.CreateHelper(t.Context(), backup.HelperSpec{
+	_, err := d.CreateHelper(t.Context(), engine.HelperSpec{
 		Image: "docker-autobackup-helper:test", Project: "shop",
-		Mounts: []backup.Mount{{Volume: "shop_db", Target: "/v", ReadOnly: true}, {Volume: "stage", Target: "/s"}},
+		Mounts: []engine.Mount{{Volume: "shop_db", Target: "/v", ReadOnly: true}, {Volume: "stage", Target: "/s"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -157,8 +148,8 @@ func TestCreateHelperIsolation(t *testing.T) {
 	if c.Host.NetworkMode != "none" || !c.Config.NetworkDisabled {
 		t.Errorf("network: mode %q, disabled %v; want none, true", c.Host.NetworkMode, c.Config.NetworkDisabled)
 	}
-	if c.Config.Labels[LabelHelper] != "true" || c.Config.Labels[LabelProject] != "shop" {
-		t.Errorf("labels %v, want %s=true and %s=shop", c.Config.Labels, LabelHelper, LabelProject)
+	if c.Config.Labels[engine.LabelHelper] != "true" || c.Config.Labels[engine.LabelProject] != "shop" {
+		t.Errorf("labels %v, want %s=true and %s=shop", c.Config.Labels, engine.LabelHelper, engine.LabelProject)
 	}
 	if c.Host.LogConfig.Type != "none" {
 		t.Errorf("log driver %q, want none (the volume's data must not land in logs)", c.Host.LogConfig.Type)
@@ -181,10 +172,10 @@ func TestCreateHelperIsolation(t *testing.T) {
 	}
 
 	// A started helper keeps its (short) output, still without network.
-	if _, err := d.CreateHelper(t.Context(), backup.HelperSpec{Image: "i", Project: "shop", Cmd: []string{"/autobackup", "__helper"}, KeepLogs: true}); err != nil {
+	if _, err := d.CreateHelper(t.Context(), engine.HelperSpec{Image: "i", Project: "shop", Cmd: []string{"/autobackup", "__helper"}, KeepLogs: true}); err != nil {
 		t.Fatal(err)
 	}
-	if c := api.create[1]; c.Host.NetworkMode != "none" || c.Host.LogConfig.Type != "json-file" || c.Config.Labels[LabelHelper] != "true" {
+	if c := api.create[1]; c.Host.NetworkMode != "none" || c.Host.LogConfig.Type != "json-file" || c.Config.Labels[engine.LabelHelper] != "true" {
 		t.Errorf("running helper: %+v %+v", c.Host, c.Config.Labels)
 	}
 }
@@ -196,11 +187,25 @@ func TestCreateHelperCancelledLeavesNothing(t *testing.T) {
 	api := newFakeAPI()
 	ctx, cancel := context.WithCancel(context.Background())
 	api.onCreate = func(context.Context) { cancel() }
-	_, err := New(api, "test").CreateHelper(ctx, backup.HelperSpec{Image: "img", Project: "p"})
+	_, err := New(api, "test").CreateHelper(ctx, engine.HelperSpec{Image: "img", Project: "p"})
 	if err == nil {
 		t.Fatal("CreateHelper succeeded for a cancelled caller")
 	}
 	if got := api.count("ContainerRemove"); got != 1 {
 		t.Errorf("ContainerRemove called %d times, want 1 (the helper the engine created)", got)
+	}
+}
+
+// Calls that are not idempotent are made once, whatever the error: a
+// second create or exec would do the work twice.
+func TestRetryNotForNonIdempotentCalls(t *testing.T) {
+	api := newFakeAPI()
+	d := retried(api, time.Millisecond)
+	api.failFirst("ContainerCreate", errReset)
+	if _, err := d.CreateHelper(t.Context(), engine.HelperSpec{Image: "img", Project: "p"}); err == nil {
+		t.Error("create with a reset connection: no error")
+	}
+	if got := api.count("ContainerCreate"); got != 1 {
+		t.Errorf("ContainerCreate called %d times, want 1 (no retry)", got)
 	}
 }

@@ -1,4 +1,4 @@
-package engine
+package docker
 
 import (
 	"archive/tar"
