@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/engine/enginetest"
 )
 
 type dependency struct{ name, condition string }
@@ -46,14 +47,14 @@ func project(svcs ...types.ServiceConfig) *types.Project {
 // call log is not an artefact of long sleeps.
 var fastTimeouts = compose.Timeouts{Stop: time.Second, Start: time.Second, Health: time.Second, Poll: 5 * time.Millisecond}
 
-func newLifecycle(f *fakeEngine, p *types.Project) (*compose.Lifecycle, *recorder) {
+func newLifecycle(f *enginetest.Fake, p *types.Project) (*compose.Lifecycle, *recorder) {
 	r := &recorder{}
 	return &compose.Lifecycle{Engine: f, Project: p, Timeouts: fastTimeouts, Reporter: r}, r
 }
 
 // stop takes the container list like the caller does and stops every
 // service; it fails the test on an error.
-func stop(t *testing.T, l *compose.Lifecycle, f *fakeEngine) *compose.Stopped {
+func stop(t *testing.T, l *compose.Lifecycle, f *enginetest.Fake) *compose.Stopped {
 	t.Helper()
 	st, err := stopErr(t, l, f)
 	if err != nil {
@@ -62,7 +63,7 @@ func stop(t *testing.T, l *compose.Lifecycle, f *fakeEngine) *compose.Stopped {
 	return st
 }
 
-func stopErr(t *testing.T, l *compose.Lifecycle, f *fakeEngine) (*compose.Stopped, error) {
+func stopErr(t *testing.T, l *compose.Lifecycle, f *enginetest.Fake) (*compose.Stopped, error) {
 	t.Helper()
 	cs, err := f.Containers(t.Context(), l.Project.Name)
 	if err != nil {
@@ -84,12 +85,12 @@ func restart(t *testing.T, st *compose.Stopped) {
 
 // index returns the position of the first call (op, container) in calls,
 // or -1.
-func index(calls []call, op, container string) int {
-	return slices.IndexFunc(calls, func(c call) bool { return c.Op == op && c.Container == container })
+func index(calls []enginetest.Call, op, container string) int {
+	return slices.IndexFunc(calls, func(c enginetest.Call) bool { return c.Op == op && c.ID == container })
 }
 
 // assertBefore checks that call (op1, c1) comes before call (op2, c2).
-func assertBefore(t *testing.T, calls []call, op1, c1, op2, c2 string) {
+func assertBefore(t *testing.T, calls []enginetest.Call, op1, c1, op2, c2 string) {
 	t.Helper()
 	i, j := index(calls, op1, c1), index(calls, op2, c2)
 	if i < 0 || j < 0 || i >= j {
@@ -97,13 +98,13 @@ func assertBefore(t *testing.T, calls []call, op1, c1, op2, c2 string) {
 	}
 }
 
-func opList(calls []call) []string {
+func opList(calls []enginetest.Call) []string {
 	var out []string
 	for _, c := range calls {
 		if c.Op == "containers" {
 			continue
 		}
-		out = append(out, c.Op+" "+c.Container+" "+c.Detail)
+		out = append(out, c.Op+" "+c.ID+" "+c.Detail)
 	}
 	return out
 }
@@ -158,11 +159,11 @@ func TestStopAndRestartOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeEngine()
+			f := enginetest.New()
 			for name := range tt.project.Services {
 				c := ctr(name, 1, "running")
 				c.Health = "healthy"
-				f.add(c)
+				f.AddContainer(c)
 			}
 			l, _ := newLifecycle(f, tt.project)
 			st := stop(t, l, f)
@@ -178,11 +179,11 @@ func TestStopAndRestartOrder(t *testing.T) {
 			for name := range tt.project.Services {
 				all = append(all, name+"-1")
 			}
-			assertStrings(t, "stopped", sorted(f.ops("stop")), sorted(all))
-			assertStrings(t, "started", sorted(f.ops("start")), sorted(all))
+			assertStrings(t, "stopped", sorted(f.Ops("stop")), sorted(all))
+			assertStrings(t, "started", sorted(f.Ops("start")), sorted(all))
 			assertStrings(t, "Stopped.Services", st.Services(), slices.Sorted(maps.Keys(tt.project.Services)))
 			for _, id := range all {
-				if got := f.state(id); got != "running" {
+				if got := f.State(id); got != "running" {
 					t.Errorf("%s after Restart: got state %q, want running", id, got)
 				}
 			}
@@ -191,16 +192,16 @@ func TestStopAndRestartOrder(t *testing.T) {
 }
 
 func TestStopChainExactOrder(t *testing.T) {
-	f := newFakeEngine(ctr("web", 1, "running"), ctr("app", 1, "running"), ctr("db", 1, "running"))
+	f := enginetest.New(ctr("web", 1, "running"), ctr("app", 1, "running"), ctr("db", 1, "running"))
 	l, _ := newLifecycle(f, project(service("web", started("app")), service("app", started("db")), service("db")))
 	restart(t, stop(t, l, f))
-	assertStrings(t, "stop order", f.ops("stop"), []string{"web-1", "app-1", "db-1"})
-	assertStrings(t, "start order", f.ops("start"), []string{"db-1", "app-1", "web-1"})
+	assertStrings(t, "stop order", f.Ops("stop"), []string{"web-1", "app-1", "db-1"})
+	assertStrings(t, "start order", f.Ops("start"), []string{"db-1", "app-1", "web-1"})
 }
 
 // overlapping reports whether the stops of a and b ran at the same time:
 // both began before either returned.
-func overlapping(calls []call, a, b string) bool {
+func overlapping(calls []enginetest.Call, a, b string) bool {
 	sa, sb := index(calls, "stop", a), index(calls, "stop", b)
 	ea, eb := index(calls, "stopped", a), index(calls, "stopped", b)
 	return sa >= 0 && sb >= 0 && sa < eb && sb < ea
@@ -209,25 +210,25 @@ func overlapping(calls []call, a, b string) bool {
 func TestStopInParallel(t *testing.T) {
 	tests := []struct {
 		name       string
-		containers []*fakeContainer
+		containers []*enginetest.Container
 		project    *types.Project
 		a, b       string
 	}{
 		{
 			name:       "independent services",
-			containers: []*fakeContainer{ctr("one", 1, "running"), ctr("two", 1, "running")},
+			containers: []*enginetest.Container{ctr("one", 1, "running"), ctr("two", 1, "running")},
 			project:    project(service("one"), service("two")),
 			a:          "one-1", b: "two-1",
 		},
 		{
 			name:       "replicas of one service",
-			containers: []*fakeContainer{ctr("worker", 1, "running"), ctr("worker", 2, "running")},
+			containers: []*enginetest.Container{ctr("worker", 1, "running"), ctr("worker", 2, "running")},
 			project:    project(service("worker")),
 			a:          "worker-1", b: "worker-2",
 		},
 		{
 			name:       "siblings of a diamond",
-			containers: []*fakeContainer{ctr("a", 1, "running"), ctr("b", 1, "running"), ctr("c", 1, "running"), ctr("d", 1, "running")},
+			containers: []*enginetest.Container{ctr("a", 1, "running"), ctr("b", 1, "running"), ctr("c", 1, "running"), ctr("d", 1, "running")},
 			project: project(service("a", started("b"), started("c")),
 				service("b", started("d")), service("c", started("d")), service("d")),
 			a: "b-1", b: "c-1",
@@ -235,10 +236,10 @@ func TestStopInParallel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeEngine()
+			f := enginetest.New()
 			for _, c := range tt.containers {
 				c.StopDelay = 50 * time.Millisecond
-				f.add(c)
+				f.AddContainer(c)
 			}
 			l, _ := newLifecycle(f, tt.project)
 			restart(t, stop(t, l, f))
@@ -252,7 +253,7 @@ func TestStopInParallel(t *testing.T) {
 func TestStopLeavesAloneWhatIsNotRunning(t *testing.T) {
 	oneOff := ctr("app", 9, "running")
 	oneOff.OneOff = true
-	f := newFakeEngine(
+	f := enginetest.New(
 		ctr("app", 1, "running"),
 		oneOff,                     // docker compose run app
 		ctr("worker", 1, "exited"), // stopped by the user
@@ -263,11 +264,11 @@ func TestStopLeavesAloneWhatIsNotRunning(t *testing.T) {
 	st := stop(t, l, f)
 	restart(t, st)
 
-	assertStrings(t, "stopped", f.ops("stop"), []string{"app-1"})
-	assertStrings(t, "started", f.ops("start"), []string{"app-1"})
+	assertStrings(t, "stopped", f.Ops("stop"), []string{"app-1"})
+	assertStrings(t, "started", f.Ops("start"), []string{"app-1"})
 	assertStrings(t, "Stopped.Services", st.Services(), []string{"app"})
 	for id, want := range map[string]string{"app-9": "running", "worker-1": "exited", "cron-1": "created", "app-2": "exited"} {
-		if got := f.state(id); got != want {
+		if got := f.State(id); got != want {
 			t.Errorf("%s: got state %q, want %q", id, got, want)
 		}
 	}
@@ -279,7 +280,7 @@ func TestStopLeavesAloneWhatIsNotRunning(t *testing.T) {
 }
 
 func TestStopNothingRunning(t *testing.T) {
-	f := newFakeEngine(ctr("db", 1, "exited"))
+	f := enginetest.New(ctr("db", 1, "exited"))
 	l, _ := newLifecycle(f, project(service("db")))
 	st := stop(t, l, f)
 	restart(t, st)
@@ -297,11 +298,11 @@ func TestStopTimeoutWarnsAndContinues(t *testing.T) {
 	app.StopGracePeriod = &grace
 	slow := ctr("app", 1, "running")
 	slow.StopDelay = 10 * time.Second // killed after the grace period
-	f := newFakeEngine(slow, ctr("db", 1, "running"))
+	f := enginetest.New(slow, ctr("db", 1, "running"))
 	l, r := newLifecycle(f, project(app, service("db")))
 
 	st := stop(t, l, f)
-	assertStrings(t, "stopped", f.ops("stopped"), []string{"app-1", "db-1"})
+	assertStrings(t, "stopped", f.Ops("stopped"), []string{"app-1", "db-1"})
 	warnings := r.kinds("warning")
 	if len(warnings) != 1 || warnings[0].Service != "app" || warnings[0].Container != "proj-app-1" {
 		t.Fatalf("warnings: got %+v, want one for app / proj-app-1", warnings)
@@ -330,12 +331,12 @@ func TestStopTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := service("db")
 			svc.StopGracePeriod = tt.grace
-			f := newFakeEngine(ctr("db", 1, "running"))
+			f := enginetest.New(ctr("db", 1, "running"))
 			l, _ := newLifecycle(f, project(svc))
 			l.Timeouts = tt.timeouts
 			l.Timeouts.Poll = 5 * time.Millisecond
 			st := stop(t, l, f)
-			if got := f.stopTimeout("db-1"); got != tt.want {
+			if got := f.StopTimeout("db-1"); got != tt.want {
 				t.Errorf("timeout passed to StopContainer: got %v, want %v", got, tt.want)
 			}
 			if got := l.StopTimeout(svc); got != tt.want {
@@ -352,25 +353,25 @@ func TestStopFailureAbortsAndRestartsWhatWasStopped(t *testing.T) {
 	chain := project(service("web", started("app")), service("app", started("db")), service("db"))
 	tests := []struct {
 		name  string
-		setup func(f *fakeEngine, l *compose.Lifecycle)
+		setup func(f *enginetest.Fake, l *compose.Lifecycle)
 		// stopCalled are the containers StopContainer was called for.
 		stopCalled []string
 	}{
 		{
 			name: "StopContainer error",
-			setup: func(f *fakeEngine, _ *compose.Lifecycle) {
+			setup: func(f *enginetest.Fake, _ *compose.Lifecycle) {
 				f.StopFn = func(ctx context.Context, id string, timeout time.Duration) error {
 					if id == "app-1" {
 						return errBoom
 					}
-					return f.defaultStop(ctx, id, timeout)
+					return f.DefaultStop(ctx, id, timeout)
 				}
 			},
 			stopCalled: []string{"web-1", "app-1"},
 		},
 		{
 			name: "BeforeStop hook error",
-			setup: func(_ *fakeEngine, l *compose.Lifecycle) {
+			setup: func(_ *enginetest.Fake, l *compose.Lifecycle) {
 				l.Hooks.BeforeStop = func(_ context.Context, svc types.ServiceConfig, c engine.Container) error {
 					if svc.Name == "app" {
 						return errBoom
@@ -386,7 +387,7 @@ func TestStopFailureAbortsAndRestartsWhatWasStopped(t *testing.T) {
 			// Run a few times: the walk schedules the next service
 			// concurrently with the failure.
 			for range 20 {
-				f := newFakeEngine(ctr("web", 1, "running"), ctr("app", 1, "running"), ctr("db", 1, "running"))
+				f := enginetest.New(ctr("web", 1, "running"), ctr("app", 1, "running"), ctr("db", 1, "running"))
 				l, _ := newLifecycle(f, chain)
 				tt.setup(f, l)
 				st, err := stopErr(t, l, f)
@@ -396,8 +397,8 @@ func TestStopFailureAbortsAndRestartsWhatWasStopped(t *testing.T) {
 				if !strings.HasPrefix(err.Error(), "stop app") {
 					t.Errorf("Stop error: got %q, want it to start with \"stop app\"", err)
 				}
-				assertStrings(t, "StopContainer calls", f.ops("stop"), tt.stopCalled)
-				if got := f.state("db-1"); got != "running" {
+				assertStrings(t, "StopContainer calls", f.Ops("stop"), tt.stopCalled)
+				if got := f.State("db-1"); got != "running" {
 					t.Errorf("db-1 after a failed stop of its dependent: got %q, want running", got)
 				}
 				restart(t, st)
@@ -405,9 +406,9 @@ func TestStopFailureAbortsAndRestartsWhatWasStopped(t *testing.T) {
 				// in dependency order; db was never touched.
 				want := slices.Clone(tt.stopCalled)
 				slices.Reverse(want)
-				assertStrings(t, "started", f.ops("start"), want)
+				assertStrings(t, "started", f.Ops("start"), want)
 				for _, id := range []string{"web-1", "app-1", "db-1"} {
-					if got := f.state(id); got != "running" {
+					if got := f.State(id); got != "running" {
 						t.Errorf("%s after Restart: got %q, want running", id, got)
 					}
 				}
@@ -420,13 +421,13 @@ func TestRestartWaitsForHealthyDependency(t *testing.T) {
 	db := ctr("db", 1, "running")
 	db.Health = "healthy"
 	db.HealthyAfter = 3
-	f := newFakeEngine(db, ctr("app", 1, "running"))
+	f := enginetest.New(db, ctr("app", 1, "running"))
 	l, r := newLifecycle(f, project(service("app", healthy("db")), service("db")))
 	restart(t, stop(t, l, f))
 
 	calls := f.Calls()
-	healthyAt := slices.IndexFunc(calls, func(c call) bool {
-		return c.Op == "inspect" && c.Container == "db-1" && c.Detail == "running/healthy"
+	healthyAt := slices.IndexFunc(calls, func(c enginetest.Call) bool {
+		return c.Op == "inspect" && c.ID == "db-1" && c.Detail == "running/healthy"
 	})
 	startAt := index(calls, "start", "app-1")
 	if healthyAt < 0 || startAt < healthyAt {
@@ -451,19 +452,19 @@ func TestRestartCompletedDependency(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			migrate := ctr("migrate", 1, "exited")
-			f := newFakeEngine(migrate, ctr("app", 1, "running"))
-			f.containers[0].status.ExitCode = tt.exitCode
+			f := enginetest.New(migrate, ctr("app", 1, "running"))
+			f.SetStatus("migrate-1", engine.Status{State: "exited", ExitCode: tt.exitCode})
 			l, _ := newLifecycle(f, project(service("app", completed("migrate")), service("migrate")))
 			err := stop(t, l, f).Restart(t.Context())
 			if tt.failed == nil {
 				if err != nil {
 					t.Fatalf("Restart: %v", err)
 				}
-				assertStrings(t, "started", f.ops("start"), []string{"app-1"})
+				assertStrings(t, "started", f.Ops("start"), []string{"app-1"})
 				return
 			}
 			assertStrings(t, "failed", restartError(t, err).Services(), tt.failed)
-			assertStrings(t, "started", f.ops("start"), nil)
+			assertStrings(t, "started", f.Ops("start"), nil)
 		})
 	}
 }
@@ -471,9 +472,9 @@ func TestRestartCompletedDependency(t *testing.T) {
 func TestRestartFailures(t *testing.T) {
 	tests := []struct {
 		name    string
-		app, db func(c *fakeContainer)
+		app, db func(c *enginetest.Container)
 		health  time.Duration
-		startFn func(f *fakeEngine) func(context.Context, string) error
+		startFn func(f *enginetest.Fake) func(context.Context, string) error
 		failed  []string
 		// appStarted says whether app's container is started at all.
 		appStarted bool
@@ -481,14 +482,14 @@ func TestRestartFailures(t *testing.T) {
 	}{
 		{
 			name:       "unhealthy dependency",
-			db:         func(c *fakeContainer) { c.Health = "unhealthy" },
+			db:         func(c *enginetest.Container) { c.Health = "unhealthy" },
 			failed:     []string{"app", "db"},
 			message:    []string{"app: not started: dependency db: proj-db-1 is unhealthy (last probe: probe failed)", "db: proj-db-1 is unhealthy"},
 			appStarted: false,
 		},
 		{
 			name:       "dependency never healthy",
-			db:         func(c *fakeContainer) { c.Health = "starting" },
+			db:         func(c *enginetest.Container) { c.Health = "starting" },
 			health:     60 * time.Millisecond,
 			failed:     []string{"app", "db"},
 			message:    []string{"proj-db-1 is not healthy after"},
@@ -496,7 +497,7 @@ func TestRestartFailures(t *testing.T) {
 		},
 		{
 			name:       "dependent never healthy",
-			app:        func(c *fakeContainer) { c.Health = "starting" },
+			app:        func(c *enginetest.Container) { c.Health = "starting" },
 			health:     60 * time.Millisecond,
 			failed:     []string{"app"},
 			message:    []string{"app: proj-app-1 is not healthy after"},
@@ -504,14 +505,14 @@ func TestRestartFailures(t *testing.T) {
 		},
 		{
 			name:       "exits right after start",
-			app:        func(c *fakeContainer) { c.ExitAfter, c.ExitCode = 1, 3 },
+			app:        func(c *enginetest.Container) { c.ExitAfter, c.ExitCode = 1, 3 },
 			failed:     []string{"app"},
 			message:    []string{"app: start proj-app-1: proj-app-1 exited with code 3 right after start"},
 			appStarted: true,
 		},
 		{
 			name: "exits while its healthcheck starts",
-			app: func(c *fakeContainer) {
+			app: func(c *enginetest.Container) {
 				c.Health, c.HealthyAfter = "healthy", 10
 				c.ExitAfter, c.ExitCode = 3, 1
 			},
@@ -521,19 +522,19 @@ func TestRestartFailures(t *testing.T) {
 		},
 		{
 			name:       "dependency exits",
-			db:         func(c *fakeContainer) { c.ExitAfter, c.ExitCode = 1, 2 },
+			db:         func(c *enginetest.Container) { c.ExitAfter, c.ExitCode = 1, 2 },
 			failed:     []string{"app", "db"},
 			message:    []string{"app: not started: dependency db: did not come back"},
 			appStarted: false,
 		},
 		{
 			name: "start error",
-			startFn: func(f *fakeEngine) func(context.Context, string) error {
+			startFn: func(f *enginetest.Fake) func(context.Context, string) error {
 				return func(ctx context.Context, id string) error {
 					if id == "db-1" {
 						return errBoom
 					}
-					return f.defaultStart(ctx, id)
+					return f.DefaultStart(ctx, id)
 				}
 			},
 			failed:     []string{"app", "db"},
@@ -550,7 +551,7 @@ func TestRestartFailures(t *testing.T) {
 			if tt.db != nil {
 				tt.db(db)
 			}
-			f := newFakeEngine(app, db)
+			f := enginetest.New(app, db)
 			if tt.startFn != nil {
 				f.StartFn = tt.startFn(f)
 			}
@@ -575,7 +576,7 @@ func TestRestartFailures(t *testing.T) {
 }
 
 func TestRestartAfterContextCancelled(t *testing.T) {
-	f := newFakeEngine(ctr("app", 1, "running"), ctr("db", 1, "running"))
+	f := enginetest.New(ctr("app", 1, "running"), ctr("db", 1, "running"))
 	l, _ := newLifecycle(f, project(service("app", started("db")), service("db")))
 	st := stop(t, l, f)
 
@@ -584,16 +585,16 @@ func TestRestartAfterContextCancelled(t *testing.T) {
 	if err := st.Restart(ctx); err != nil {
 		t.Fatalf("Restart with a cancelled context: %v", err)
 	}
-	assertStrings(t, "started", f.ops("start"), []string{"db-1", "app-1"})
+	assertStrings(t, "started", f.Ops("start"), []string{"db-1", "app-1"})
 	for _, id := range []string{"app-1", "db-1"} {
-		if got := f.state(id); got != "running" {
+		if got := f.State(id); got != "running" {
 			t.Errorf("%s: got %q, want running", id, got)
 		}
 	}
 }
 
 func TestStopCancelledContext(t *testing.T) {
-	f := newFakeEngine(ctr("app", 1, "running"))
+	f := enginetest.New(ctr("app", 1, "running"))
 	l, _ := newLifecycle(f, project(service("app")))
 	cs, _ := f.Containers(t.Context(), "proj")
 	ctx, cancel := context.WithCancel(t.Context())
@@ -603,31 +604,31 @@ func TestStopCancelledContext(t *testing.T) {
 		t.Errorf("Stop: got %v, want context.Canceled", err)
 	}
 	restart(t, st)
-	if got := f.state("app-1"); got != "running" {
+	if got := f.State("app-1"); got != "running" {
 		t.Errorf("app-1: got %q, want running", got)
 	}
 }
 
 func TestRestartTwiceRestartsOnce(t *testing.T) {
-	f := newFakeEngine(ctr("app", 1, "running"))
+	f := enginetest.New(ctr("app", 1, "running"))
 	l, _ := newLifecycle(f, project(service("app")))
 	st := stop(t, l, f)
 	restart(t, st)
 	restart(t, st)
-	assertStrings(t, "started", f.ops("start"), []string{"app-1"})
+	assertStrings(t, "started", f.Ops("start"), []string{"app-1"})
 }
 
 func TestKeep(t *testing.T) {
 	db := ctr("db", 1, "running")
 	db.Health = "healthy"
-	f := newFakeEngine(ctr("app", 1, "running"), db)
+	f := enginetest.New(ctr("app", 1, "running"), db)
 	l, r := newLifecycle(f, project(service("app", healthy("db")), service("db")))
 	l.Keep = map[string]string{"db": "x-autobackup stop: false"}
 	st := stop(t, l, f)
 	restart(t, st)
 
-	assertStrings(t, "stopped", f.ops("stop"), []string{"app-1"})
-	assertStrings(t, "started", f.ops("start"), []string{"app-1"})
+	assertStrings(t, "stopped", f.Ops("stop"), []string{"app-1"})
+	assertStrings(t, "started", f.Ops("start"), []string{"app-1"})
 	skipped := r.kinds("service-skipped")
 	if len(skipped) != 1 || skipped[0].Service != "db" || !strings.Contains(skipped[0].Message, "x-autobackup stop: false") {
 		t.Errorf("skipped events: got %+v, want db with the reason", skipped)
@@ -635,21 +636,21 @@ func TestKeep(t *testing.T) {
 }
 
 func TestStopSelectedServices(t *testing.T) {
-	f := newFakeEngine(ctr("app", 1, "running"), ctr("db", 1, "running"), ctr("cache", 1, "running"))
+	f := enginetest.New(ctr("app", 1, "running"), ctr("db", 1, "running"), ctr("cache", 1, "running"))
 	l, _ := newLifecycle(f, project(service("app", started("db")), service("db"), service("cache")))
 	cs, _ := f.Containers(t.Context(), "proj")
 	st, err := l.Stop(t.Context(), cs, []string{"db", "cache"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertStrings(t, "stopped", sorted(f.ops("stop")), []string{"cache-1", "db-1"})
+	assertStrings(t, "stopped", sorted(f.Ops("stop")), []string{"cache-1", "db-1"})
 	assertStrings(t, "Stopped.Services", st.Services(), []string{"cache", "db"})
 	restart(t, st)
-	assertStrings(t, "started", sorted(f.ops("start")), []string{"cache-1", "db-1"})
+	assertStrings(t, "started", sorted(f.Ops("start")), []string{"cache-1", "db-1"})
 }
 
 func TestAfterStartHook(t *testing.T) {
-	f := newFakeEngine(ctr("app", 1, "running"), ctr("db", 1, "running"))
+	f := enginetest.New(ctr("app", 1, "running"), ctr("db", 1, "running"))
 	l, _ := newLifecycle(f, project(service("app", started("db")), service("db")))
 	l.Hooks.AfterStart = func(_ context.Context, svc types.ServiceConfig, _ engine.Container) error {
 		if svc.Name == "app" {

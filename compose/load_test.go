@@ -12,6 +12,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine/enginetest"
 )
 
 // cleanComposeEnv unsets the variables compose reads, so the tests do not
@@ -257,7 +258,7 @@ func TestLoad(t *testing.T) {
 func TestLoadedRelationsOrderTheStop(t *testing.T) {
 	cleanComposeEnv(t)
 	p := load(t, compose.Options{WorkingDir: testdata(t, "relations")})
-	f := newFakeEngine(ctr("db", 1, "running"), ctr("app", 1, "running"), ctr("sidecar", 1, "running"), ctr("net", 1, "running"))
+	f := enginetest.New(ctr("db", 1, "running"), ctr("app", 1, "running"), ctr("sidecar", 1, "running"), ctr("net", 1, "running"))
 	l, _ := newLifecycle(f, p)
 	restart(t, stop(t, l, f))
 	calls := f.Calls()
