@@ -11,6 +11,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/errdefs"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
 
 // Options select a project exactly like docker compose's global flags.
@@ -114,14 +115,9 @@ func classify(err error) error {
 	if errors.Is(err, errdefs.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 		msg := err.Error()
 		if strings.Contains(msg, "no configuration file provided") {
-			return fmt.Errorf("%w: %s", ErrNoProject, oneLine(msg))
+			return fmt.Errorf("%w: %s", ErrNoProject, text.OneLine(msg))
 		}
-		return fmt.Errorf("%w: %s", ErrInvalidProject, oneLine(msg))
+		return fmt.Errorf("%w: %s", ErrInvalidProject, text.OneLine(msg))
 	}
-	return fmt.Errorf("%w: %s", ErrInvalidProject, oneLine(err.Error()))
-}
-
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	return fmt.Errorf("%w: %s", ErrInvalidProject, text.OneLine(err.Error()))
 }

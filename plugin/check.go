@@ -14,6 +14,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -114,7 +115,7 @@ func runCheck(ctx context.Context, w io.Writer, g *globalOptions, o checkOptions
 	}
 	env, err := loadProject(ctx, g)
 	if err != nil {
-		fmt.Fprintf(w, "AUTOBACKUP UNKNOWN - %s\n", oneLine(err.Error()))
+		fmt.Fprintf(w, "AUTOBACKUP UNKNOWN - %s\n", text.OneLine(err.Error()))
 		return exitCodeErr{code: CheckUnknown, err: err}
 	}
 	r := evaluate(env, o, now)

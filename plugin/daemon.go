@@ -16,6 +16,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/scheduler"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -223,9 +224,9 @@ func daemonBackup(ctx context.Context, dockerCli command.Cli, dir string, sel co
 		var restart *compose.RestartError
 		if errors.As(runErr, &restart) {
 			log.Error("BACKUP FAILED AND SERVICES ARE NOT BACK UP: check them now (docker compose ps; docker compose up -d --wait)",
-				"project", dir, "id", res.ID, "services", strings.Join(restart.Services(), ","), "err", oneLine(runErr.Error()))
+				"project", dir, "id", res.ID, "services", strings.Join(restart.Services(), ","), "err", text.OneLine(runErr.Error()))
 		} else {
-			log.Error("backup failed", "project", dir, "id", res.ID, "interrupted", interrupted, "err", oneLine(runErr.Error()))
+			log.Error("backup failed", "project", dir, "id", res.ID, "interrupted", interrupted, "err", text.OneLine(runErr.Error()))
 		}
 		return runErr
 	}
@@ -233,7 +234,7 @@ func daemonBackup(ctx context.Context, dockerCli command.Cli, dir string, sel co
 		"downtime", res.Downtime.Round(time.Millisecond), "took", res.Finished.Sub(res.Started).Round(time.Millisecond))
 	upErr := uploadBackups(ctx, env, stderr, "autobackup: ", true)
 	if upErr != nil {
-		log.Error("BACKUP IS LOCAL ONLY: upload failed; the next run retries (or: docker autobackup push)", "project", dir, "id", res.ID, "err", oneLine(upErr.Error()))
+		log.Error("BACKUP IS LOCAL ONLY: upload failed; the next run retries (or: docker autobackup push)", "project", dir, "id", res.ID, "err", text.OneLine(upErr.Error()))
 	}
 	pruneAfterRun(ctx, env, eng, stderr)
 	return upErr

@@ -12,6 +12,7 @@ import (
 	"howett.net/plist"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
 
 // launchdLabelPrefix starts the Label (and file name) of our LaunchAgents.
@@ -202,11 +203,11 @@ func installLaunchd(w io.Writer, env *projectEnv, j hostJob, o installOptions) e
 			if err := os.Remove(p); err != nil {
 				return fmt.Errorf("remove the earlier launch agent: %w", err)
 			}
-			fmt.Fprintf(w, "Removed the earlier launch agent %s (unload it: launchctl bootout gui/$(id -u) %s)\n", p, shellQuote(p))
+			fmt.Fprintf(w, "Removed the earlier launch agent %s (unload it: launchctl bootout gui/$(id -u) %s)\n", p, text.ShellQuote(p))
 		}
 	}
 	fmt.Fprintf(w, "Wrote %s:\n%s\n", path, data)
-	fmt.Fprintf(w, "Output goes to %s. Load it (again after each install):\n  launchctl bootout gui/$(id -u) %s 2>/dev/null; launchctl bootstrap gui/$(id -u) %s\n", j.logFile, shellQuote(path), shellQuote(path))
+	fmt.Fprintf(w, "Output goes to %s. Load it (again after each install):\n  launchctl bootout gui/$(id -u) %s 2>/dev/null; launchctl bootstrap gui/$(id -u) %s\n", j.logFile, text.ShellQuote(path), text.ShellQuote(path))
 	return nil
 }
 
@@ -224,7 +225,7 @@ func removeLaunchd(w io.Writer, projectDir string, o installOptions) error {
 		return nil
 	}
 	for _, p := range paths {
-		fmt.Fprintf(w, "Unload it first if it is loaded: launchctl bootout gui/$(id -u) %s\n", shellQuote(p))
+		fmt.Fprintf(w, "Unload it first if it is loaded: launchctl bootout gui/$(id -u) %s\n", text.ShellQuote(p))
 		if err := os.Remove(p); err != nil {
 			return fmt.Errorf("remove the launch agent: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -109,7 +110,7 @@ func listBackups(env *projectEnv) ([]listEntry, error) {
 		if e.Err != nil || e.Manifest == nil {
 			le.Status = "broken"
 			if e.Err != nil {
-				le.Error = oneLine(e.Err.Error())
+				le.Error = text.OneLine(e.Err.Error())
 			}
 			out = append(out, le)
 			continue
@@ -203,7 +204,7 @@ func mergeRemote(ctx context.Context, env *projectEnv, local []listEntry, all bo
 		if l.Err != nil || l.Index == nil {
 			le.Status = "broken"
 			if l.Err != nil {
-				le.Error = oneLine(l.Err.Error())
+				le.Error = text.OneLine(l.Err.Error())
 			}
 			out = append(out, le)
 			continue

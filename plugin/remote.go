@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/crypt"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -206,7 +207,7 @@ func recordUploads(env *projectEnv, ids []string, upErr error) error {
 	}
 	status, msg := state.UploadDone, ""
 	if upErr != nil {
-		status, msg = state.UploadFailed, oneLine(upErr.Error())
+		status, msg = state.UploadFailed, text.OneLine(upErr.Error())
 	}
 	err := state.Update(env.StatePath, func(f *state.File) error {
 		for _, id := range ids {

@@ -14,6 +14,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/metrics"
 	"github.com/docker-autobackup/docker-autobackup/notify"
 	"github.com/docker-autobackup/docker-autobackup/progress"
@@ -279,7 +280,7 @@ func recordDeliveries(env *projectEnv, event string, ds []delivery, warn func(st
 				f.ClearDelivery(d.kind, d.target, ev)
 				continue
 			}
-			f.RecordDelivery(state.Delivery{Kind: d.kind, Target: d.target, Event: ev, Time: now, Error: red.Scrub(oneLine(d.err.Error()))})
+			f.RecordDelivery(state.Delivery{Kind: d.kind, Target: d.target, Event: ev, Time: now, Error: red.Scrub(text.OneLine(d.err.Error()))})
 		}
 		// Failures towards targets no longer configured are moot.
 		f.KeepDeliveries(func(p state.Delivery) bool { return targets[p.Target] })
@@ -287,7 +288,7 @@ func recordDeliveries(env *projectEnv, event string, ds []delivery, warn func(st
 	})
 	for _, d := range ds {
 		if d.err != nil {
-			warn(fmt.Sprintf("%s to %s failed (retried at the next run): %s", d.kind, d.target, red.Scrub(oneLine(d.err.Error()))))
+			warn(fmt.Sprintf("%s to %s failed (retried at the next run): %s", d.kind, d.target, red.Scrub(text.OneLine(d.err.Error()))))
 		}
 	}
 	if err != nil {
@@ -318,7 +319,7 @@ func newEvent(env *projectEnv, o outcome) notify.Event {
 		if o.interrupted {
 			ev.Status = notify.StatusInterrupted
 		}
-		ev.Error = oneLine(o.err.Error())
+		ev.Error = text.OneLine(o.err.Error())
 		var restart *compose.RestartError
 		if errors.As(o.err, &restart) {
 			ev.Status = notify.StatusServicesDown
@@ -361,11 +362,11 @@ func findRestoreOf(f *state.File, id string) (state.Restore, bool) {
 
 // upCommand is the command that brings the project's services back.
 func upCommand(env *projectEnv) string {
-	parts := []string{"docker", "compose", "--project-directory", shellQuote(env.Dir)}
+	parts := []string{"docker", "compose", "--project-directory", text.ShellQuote(env.Dir)}
 	for _, f := range env.Project.ComposeFiles {
-		parts = append(parts, "-f", shellQuote(f))
+		parts = append(parts, "-f", text.ShellQuote(f))
 	}
-	parts = append(parts, "-p", shellQuote(env.Project.Name), "up", "-d", "--wait")
+	parts = append(parts, "-p", text.ShellQuote(env.Project.Name), "up", "-d", "--wait")
 	return strings.Join(parts, " ")
 }
 

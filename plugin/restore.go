@@ -16,6 +16,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/crypt"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
@@ -179,7 +180,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 		if ctx.Err() != nil {
 			rec.Status = state.StatusInterrupted
 		}
-		rec.Error = oneLine(runErr.Error())
+		rec.Error = text.OneLine(runErr.Error())
 	}
 	if err := state.Update(env.StatePath, func(f *state.File) error { f.RecordRestore(rec); return nil }); err != nil {
 		runErr = errors.Join(runErr, err)

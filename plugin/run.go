@@ -19,6 +19,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -271,7 +272,7 @@ func recordRun(env *projectEnv, o runOptions, res *backup.Result, runErr error, 
 		SizeBytes:       res.SizeBytes,
 	}
 	for _, w := range res.Warnings {
-		b.Warnings = append(b.Warnings, oneLine(w))
+		b.Warnings = append(b.Warnings, text.OneLine(w))
 	}
 	for name, d := range res.ServiceDowntime {
 		if b.ServiceDowntime == nil {
@@ -290,7 +291,7 @@ func recordRun(env *projectEnv, o runOptions, res *backup.Result, runErr error, 
 		if interrupted {
 			b.Status = state.StatusInterrupted
 		}
-		b.Error = oneLine(runErr.Error())
+		b.Error = text.OneLine(runErr.Error())
 	}
 	return state.Update(env.StatePath, func(f *state.File) error {
 		f.RecordBackup(b)
@@ -332,8 +333,6 @@ func zstdLevel(setting int) int {
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // printPlan shows what a run would do and changes nothing.
 func printPlan(ctx context.Context, w io.Writer, eng engine.Engine, env *projectEnv) error {

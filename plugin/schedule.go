@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -204,12 +203,6 @@ func newHostJob(env *projectEnv, g *globalOptions, o installOptions) (hostJob, e
 }
 
 // shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	if s != "" && regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`).MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
 
 func (o installOptions) crontab() crontab {
 	if o.crontabFile != "" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
 
 // cronLine renders the crontab entry: the marker comment and the job line.
@@ -18,12 +19,12 @@ func cronLine(expr, dir string, j hostJob) string {
 	var parts []string
 	for _, e := range j.env {
 		k, v, _ := strings.Cut(e, "=")
-		parts = append(parts, k+"="+shellQuote(v))
+		parts = append(parts, k+"="+text.ShellQuote(v))
 	}
 	for _, a := range j.args {
-		parts = append(parts, shellQuote(a))
+		parts = append(parts, text.ShellQuote(a))
 	}
-	cmd := strings.Join(parts, " ") + " >>" + shellQuote(j.logFile) + " 2>&1"
+	cmd := strings.Join(parts, " ") + " >>" + text.ShellQuote(j.logFile) + " 2>&1"
 	cmd = strings.ReplaceAll(cmd, "%", `\%`)
 	return entryMarker(dir) + markerTail + "\n" + expr + " " + cmd + "\n"
 }

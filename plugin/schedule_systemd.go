@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
 
 // unitName is the base name of the units for a project directory: readable,
@@ -97,7 +98,7 @@ func installSystemd(w io.Writer, env *projectEnv, j hostJob, o installOptions) e
 	if u, err := user.Current(); login == "" && err == nil {
 		login = u.Username
 	}
-	who := shellQuote(login)
+	who := text.ShellQuote(login)
 	if login == "" {
 		who = "$(id -un)"
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
 
 func fakeEnv(m map[string]string) func(string) string {
@@ -245,8 +247,8 @@ func TestShellQuote(t *testing.T) {
 		"it's":            `'it'\''s'`,
 		"":                "''",
 	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		if got := text.ShellQuote(in); got != want {
+			t.Errorf("text.ShellQuote(%q) = %s, want %s", in, got, want)
 		}
 	}
 	// In a crontab % must be escaped.

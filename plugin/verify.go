@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -101,9 +102,9 @@ func runVerify(ctx context.Context, w io.Writer, g *globalOptions, id string, o 
 			if c.Err != nil {
 				bad++
 				if results[e.ID] == "" {
-					results[e.ID] = oneLine(c.Err.Error())
+					results[e.ID] = text.OneLine(c.Err.Error())
 				}
-				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", e.ID, c.Archive, oneLine(c.Err.Error()))
+				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", e.ID, c.Archive, text.OneLine(c.Err.Error()))
 				continue
 			}
 			fmt.Fprintf(w, "%s  OK      %s\n", e.ID, c.Archive)
@@ -197,7 +198,7 @@ func runVerifyRemote(ctx context.Context, w io.Writer, g *globalOptions, id stri
 		checks, err := t.Verify(ctx, id, ids)
 		if err != nil {
 			bad++
-			fmt.Fprintf(w, "%s  BROKEN  %s\n", id, oneLine(err.Error()))
+			fmt.Fprintf(w, "%s  BROKEN  %s\n", id, text.OneLine(err.Error()))
 			continue
 		}
 		if idx, err := t.Index(ctx, id); err == nil && idx.Encrypted && len(ids) == 0 {
@@ -206,7 +207,7 @@ func runVerifyRemote(ctx context.Context, w io.Writer, g *globalOptions, id stri
 		for _, c := range checks {
 			if c.Err != nil {
 				bad++
-				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", id, c.Object, oneLine(c.Err.Error()))
+				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", id, c.Object, text.OneLine(c.Err.Error()))
 				continue
 			}
 			fmt.Fprintf(w, "%s  OK      %s\n", id, c.Object)
