@@ -14,6 +14,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -36,8 +37,8 @@ type checkOptions struct {
 // pendingUploads reports how many successful backups of the project wait
 // to be uploaded to the remote target (their upload failed), and since
 // when the oldest waits. Without a remote there are none.
-func pendingUploads(env *projectEnv, f *state.File) (n int, oldest time.Time) {
-	if env.remoteConfig().URL == "" {
+func pendingUploads(env *app.Project, f *state.File) (n int, oldest time.Time) {
+	if env.RemoteConfig().URL == "" {
 		return 0, time.Time{}
 	}
 	for _, b := range f.Backups {
@@ -127,12 +128,12 @@ func runCheck(ctx context.Context, w io.Writer, g *globalOptions, o checkOptions
 }
 
 // evaluate judges the project's backups at now.
-func evaluate(env *projectEnv, o checkOptions, now time.Time) checkResult {
+func evaluate(env *app.Project, o checkOptions, now time.Time) checkResult {
 	var r checkResult
 	f := env.State
 	s := f.State
 	if m := f.Monitor; len(m.ServicesDown) > 0 {
-		r.add(CheckCritical, "services not running since %s: %s (bring them back: %s)", m.ServicesDownBy, strings.Join(m.ServicesDown, ", "), upCommand(env))
+		r.add(CheckCritical, "services not running since %s: %s (bring them back: %s)", m.ServicesDownBy, strings.Join(m.ServicesDown, ", "), env.UpCommand())
 	}
 	age := now.Sub(s.LastSuccessTime)
 	switch {
@@ -187,7 +188,7 @@ func truncate(s string, n int) string {
 // findScheduler looks for what runs the project's schedule on this host:
 // the marker of our crontab line, our systemd timer, our launch agent, or a
 // running `docker autobackup daemon` serving the project.
-func findScheduler(env *projectEnv) string {
+func findScheduler(env *app.Project) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if content, err := (userCrontab{}).read(ctx); err == nil && strings.Contains(content, entryMarker(env.Dir)+"(") {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/docker/cli/cli"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -18,7 +19,7 @@ import (
 func withScheduler(t *testing.T, by string) {
 	t.Helper()
 	old := scheduledBy
-	scheduledBy = func(*projectEnv) string { return by }
+	scheduledBy = func(*app.Project) string { return by }
 	t.Cleanup(func() { scheduledBy = old })
 }
 

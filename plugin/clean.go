@@ -71,7 +71,7 @@ func runClean(ctx context.Context, dockerCli command.Cli, g *globalOptions) erro
 	}
 	partials, err := archive.CleanPartials(env.BackupDir)
 	for _, p := range partials {
-		fmt.Fprintf(w, "removed partial backup %s\n", env.relPath(p))
+		fmt.Fprintf(w, "removed partial backup %s\n", env.RelPath(p))
 	}
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/notify"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -203,9 +204,9 @@ func changeSetting(ctx context.Context, w io.Writer, g *globalOptions, key strin
 			return usageError(err)
 		}
 		if retentionKeys[canonicalKey(key)] {
-			p := retentionPolicy(f.Settings.Resolve(env.Compose), f, nil)
+			p := app.RetentionPolicy(f.Settings.Resolve(env.Compose), f, nil)
 			if err := p.Validate(); err != nil {
-				return policyError(err)
+				return app.PolicyError(err)
 			}
 		}
 		now = f.Settings

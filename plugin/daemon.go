@@ -14,11 +14,11 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
-	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
+	"github.com/docker-autobackup/docker-autobackup/progress"
 	"github.com/docker-autobackup/docker-autobackup/scheduler"
-	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
 type daemonOptions struct {
@@ -130,7 +130,7 @@ func daemonLogger(w io.Writer) *slog.Logger {
 
 // daemonProject is the scheduler's view of one project: its settings, and
 // a stamp of the files they come from.
-func daemonProject(env *projectEnv, sel compose.Options) scheduler.Project {
+func daemonProject(env *app.Project, sel compose.Options) scheduler.Project {
 	files := append([]string{env.StatePath}, env.Project.ComposeFiles...)
 	return scheduler.Project{
 		Name: env.Dir,
@@ -185,57 +185,56 @@ func logEvent(log *slog.Logger, e scheduler.Event) {
 	}
 }
 
-// daemonBackup makes one backup of the project in dir, selected by sel, the
-// way runRun does (lock, backup.Run, record, retention), and logs its
+// daemonBackup makes one backup of the project in dir, selected by sel,
+// through the same use case as run (app.Service.Backup), and logs its
 // outcome. A busy project lock means another backup is running: skipped.
 func daemonBackup(ctx context.Context, dockerCli command.Cli, dir string, sel compose.Options, log *slog.Logger) error {
-	env, err := loadProject(ctx, &globalOptions{Options: sel})
+	env, err := app.Load(ctx, sel)
 	if err != nil {
 		log.Error("backup not started: cannot load the project", "project", dir, "err", err)
 		return err
 	}
+	out := newRunOutput()
+	s := &app.Service{Reporter: out.tee(logReporter(log, dir))}
 	eng, err := newEngine(ctx, dockerCli)
 	if err != nil {
 		log.Error("backup not started", "project", dir, "err", err)
-		reportNotStarted(ctx, env, err, func(msg string) { log.Warn(msg, "project", dir) })
+		s.BackupNotStarted(ctx, env, err)
 		return err
 	}
-	lock, err := state.Acquire(ctx, env.Dir, 0, "daemon")
-	if err != nil {
-		log.Warn("backup not started: the project is busy", "project", dir, "err", err)
-		return err
+	s.Engine = eng
+	res, runErr := s.Backup(ctx, env, app.BackupRequest{LockTimeout: 0, Holder: "daemon", Log: out.String})
+	if res == nil {
+		log.Warn("backup not started: the project is busy", "project", dir, "err", runErr)
+		return runErr
 	}
-	defer lock.Release()
-
-	stderr := dockerCli.Err()
-	out := newRunOutput()
-	warn := func(msg string) { log.Warn(msg, "project", dir) }
-	pingStart(ctx, env, warn)
-	res, runErr := backup.Run(ctx, eng, env.backupOptions(eng, "", out.tee(newPrinter(stderr, true))))
-	interrupted := ctx.Err() != nil
-	if runErr != nil && interrupted {
-		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(ctx))
-	}
-	if err := recordRun(env, runOptions{}, res, runErr, interrupted); err != nil {
-		runErr = errors.Join(runErr, err)
-	}
-	reportBackup(ctx, env, res, runErr, interrupted, out, warn)
+	r := res.Result
 	if runErr != nil {
-		var restart *compose.RestartError
-		if errors.As(runErr, &restart) {
+		if restart, down := app.RestartFailed(runErr); down {
 			log.Error("BACKUP FAILED AND SERVICES ARE NOT BACK UP: check them now (docker compose ps; docker compose up -d --wait)",
-				"project", dir, "id", res.ID, "services", strings.Join(restart.Services(), ","), "err", text.OneLine(runErr.Error()))
+				"project", dir, "id", r.ID, "services", strings.Join(restart.Services(), ","), "err", text.OneLine(runErr.Error()))
 		} else {
-			log.Error("backup failed", "project", dir, "id", res.ID, "interrupted", interrupted, "err", text.OneLine(runErr.Error()))
+			log.Error("backup failed", "project", dir, "id", r.ID, "interrupted", res.Interrupted, "err", text.OneLine(runErr.Error()))
 		}
 		return runErr
 	}
-	log.Info("backup complete", "project", dir, "id", res.ID, "volumes", len(res.Volumes), "size", humanBytes(res.SizeBytes),
-		"downtime", res.Downtime.Round(time.Millisecond), "took", res.Finished.Sub(res.Started).Round(time.Millisecond))
-	upErr := uploadBackups(ctx, env, stderr, "autobackup: ", true)
-	if upErr != nil {
-		log.Error("BACKUP IS LOCAL ONLY: upload failed; the next run retries (or: docker autobackup push)", "project", dir, "id", res.ID, "err", text.OneLine(upErr.Error()))
+	log.Info("backup complete", "project", dir, "id", r.ID, "volumes", len(r.Volumes), "size", humanBytes(r.SizeBytes),
+		"downtime", r.Downtime.Round(time.Millisecond), "took", r.Finished.Sub(r.Started).Round(time.Millisecond))
+	if res.UploadErr != nil {
+		log.Error("BACKUP IS LOCAL ONLY: upload failed; the next run retries (or: docker autobackup push)", "project", dir, "id", r.ID, "err", text.OneLine(res.UploadErr.Error()))
 	}
-	pruneAfterRun(ctx, env, eng, stderr)
-	return upErr
+	return res.UploadErr
+}
+
+// logReporter logs what a use case reports: warnings as warnings, the
+// rest (what was copied, uploaded, deleted) at debug level.
+func logReporter(log *slog.Logger, dir string) progress.Reporter {
+	return progress.Func(func(e progress.Event) {
+		switch e.Kind {
+		case progress.Warning:
+			log.Warn(text.OneLine(e.Message), "project", dir)
+		case progress.Info:
+			log.Debug(text.OneLine(e.Message), "project", dir)
+		}
+	})
 }

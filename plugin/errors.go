@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/cli/cli"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
@@ -65,10 +66,10 @@ func classify(err error) (int, string) {
 	var parse *state.ParseError
 	var ec exitCodeErr
 	var he hintError
-	var ie interruptedError
+	var ie app.InterruptedError
 	switch {
 	case errors.As(err, &ie) && !errors.As(err, &restart):
-		return ie.exitCode(), "autobackup: " + ie.Error()
+		return signalExitCode(ie.Cause), "autobackup: " + ie.Error()
 	case errors.As(err, &he):
 		return ExitUsage, msg + "\nTry: " + he.hint
 	case errors.As(err, &restart):
@@ -79,7 +80,7 @@ func classify(err error) (int, string) {
 		return ec.code, msg
 	case errors.As(err, &parse):
 		return ExitUsage, msg
-	case errors.Is(err, errUsage), errors.Is(err, compose.ErrInvalidProject):
+	case errors.Is(err, errUsage), errors.Is(err, compose.ErrInvalidProject), errors.Is(err, app.ErrConfig):
 		return ExitUsage, msg
 	case errors.Is(err, compose.ErrNoProject):
 		return ExitUsage, msg

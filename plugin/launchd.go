@@ -11,6 +11,7 @@ import (
 
 	"howett.net/plist"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
@@ -155,7 +156,7 @@ func (o installOptions) agents() (string, error) {
 	return filepath.Join(home, "Library", "LaunchAgents"), nil
 }
 
-func installLaunchd(w io.Writer, env *projectEnv, j hostJob, o installOptions) error {
+func installLaunchd(w io.Writer, env *app.Project, j hostJob, o installOptions) error {
 	cal, err := startCalendarInterval(env.Settings.Schedule)
 	if err != nil {
 		return err

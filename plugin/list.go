@@ -16,6 +16,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/remote"
@@ -71,10 +72,10 @@ the bucket (a fleet view).`,
 					return err
 				}
 			}
-			if remoteOnly && !env.hasRemote() {
+			if remoteOnly && !env.HasRemote() {
 				return usageErrorf("no remote target: set one with docker autobackup config set remote.url s3://bucket/prefix")
 			}
-			if env.hasRemote() {
+			if env.HasRemote() {
 				merged, err := mergeRemote(cmd.Context(), env, entries, allProjects)
 				if err != nil {
 					if remoteOnly {
@@ -85,8 +86,8 @@ the bucket (a fleet view).`,
 					entries = merged
 				}
 			}
-			if n := env.unattributed(); n > 0 && format == "" {
-				fmt.Fprintf(dockerCli.Err(), "autobackup: note: %s holds %d backup(s) whose manifest is too damaged to tell which project they belong to; they are not listed, pruned or restored (inspect them by hand)\n", env.relPath(env.BackupDir), n)
+			if n := env.Unattributed(); n > 0 && format == "" {
+				fmt.Fprintf(dockerCli.Err(), "autobackup: note: %s holds %d backup(s) whose manifest is too damaged to tell which project they belong to; they are not listed, pruned or restored (inspect them by hand)\n", env.RelPath(env.BackupDir), n)
 			}
 			return printList(dockerCli.Out(), entries, format)
 		},
@@ -97,8 +98,8 @@ the bucket (a fleet view).`,
 	return cmd
 }
 
-func listBackups(env *projectEnv) ([]listEntry, error) {
-	found, err := env.backups()
+func listBackups(env *app.Project) ([]listEntry, error) {
+	found, err := env.Backups()
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +107,7 @@ func listBackups(env *projectEnv) ([]listEntry, error) {
 	var out []listEntry
 	for _, e := range found {
 		seen[e.ID] = true
-		le := listEntry{ID: e.ID, Path: env.relPath(e.Path), Status: state.StatusSuccess}
+		le := listEntry{ID: e.ID, Path: env.RelPath(e.Path), Status: state.StatusSuccess}
 		if e.Err != nil || e.Manifest == nil {
 			le.Status = "broken"
 			if e.Err != nil {
@@ -120,8 +121,8 @@ func listBackups(env *projectEnv) ([]listEntry, error) {
 		if m.Host != "" && m.Host != archive.Hostname() {
 			le.Host = m.Host
 		}
-		le.DurationSeconds = round2(m.Finished.Sub(m.Started).Seconds())
-		le.DowntimeSeconds = round2(m.DowntimeSeconds)
+		le.DurationSeconds = app.Round2(m.Finished.Sub(m.Started).Seconds())
+		le.DowntimeSeconds = app.Round2(m.DowntimeSeconds)
 		for _, v := range m.Volumes {
 			le.Volumes = append(le.Volumes, v.Name)
 			le.SizeBytes += v.ArchiveBytes
@@ -150,7 +151,7 @@ func listBackups(env *projectEnv) ([]listEntry, error) {
 					if _, err := os.Stat(filepath.Join(path, archive.ManifestName)); err == nil && filepath.Dir(path) != env.BackupDir {
 						le.Status = "elsewhere"
 						le.Error = fmt.Sprintf("a complete backup in %s, outside the backup directory %s (was the directory setting changed?); move it into %s to list, verify and restore it",
-							filepath.Dir(b.Path), env.relPath(env.BackupDir), env.relPath(env.BackupDir))
+							filepath.Dir(b.Path), env.RelPath(env.BackupDir), env.RelPath(env.BackupDir))
 					}
 				}
 			}
@@ -169,8 +170,8 @@ func listBackups(env *projectEnv) ([]listEntry, error) {
 // mergeRemote adds the remote backups to the local entries (or, with all,
 // those of every project in the store): a backup in both places is one
 // entry with location local+remote.
-func mergeRemote(ctx context.Context, env *projectEnv, local []listEntry, all bool) ([]listEntry, error) {
-	t, err := env.openTarget()
+func mergeRemote(ctx context.Context, env *app.Project, local []listEntry, all bool) ([]listEntry, error) {
+	t, err := env.OpenTarget()
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +212,7 @@ func mergeRemote(ctx context.Context, env *projectEnv, local []listEntry, all bo
 		}
 		ix := l.Index
 		le.Time, le.Tag, le.SizeBytes, le.Volumes, le.Host, le.Encrypted = ix.Started, ix.Tag, ix.SizeBytes, ix.Volumes, ix.Host, ix.Encrypted
-		le.DurationSeconds = round2(ix.Finished.Sub(ix.Started).Seconds())
+		le.DurationSeconds = app.Round2(ix.Finished.Sub(ix.Started).Seconds())
 		if all {
 			le.Project = ix.Project
 			if strings.Contains(l.Folder, "@") {
@@ -304,7 +305,7 @@ func dash(s string) string {
 // for another's with --from-project. A backup of another project is
 // refused with a message that names it and says how to restore it
 // deliberately.
-func resolveBackup(env *projectEnv, project, id string) (*archive.Manifest, string, error) {
+func resolveBackup(env *app.Project, project, id string) (*archive.Manifest, string, error) {
 	if id == "" {
 		id = archive.Latest
 	}
@@ -329,18 +330,18 @@ func resolveBackup(env *projectEnv, project, id string) (*archive.Manifest, stri
 		others, _ := archive.Projects(env.BackupDir)
 		others = slices.DeleteFunc(others, func(p string) bool { return p == project })
 		if len(others) > 0 && project == env.Project.Name {
-			return nil, "", hintError{err: fmt.Errorf("%s: %w", env.relPath(env.BackupDir), err),
-				hint: fmt.Sprintf("%s also holds backups of %s; this project is %q (compose project name). To restore another project's backup here: docker autobackup restore --from-project NAME ID", env.relPath(env.BackupDir), strings.Join(others, ", "), env.Project.Name)}
+			return nil, "", hintError{err: fmt.Errorf("%s: %w", env.RelPath(env.BackupDir), err),
+				hint: fmt.Sprintf("%s also holds backups of %s; this project is %q (compose project name). To restore another project's backup here: docker autobackup restore --from-project NAME ID", env.RelPath(env.BackupDir), strings.Join(others, ", "), env.Project.Name)}
 		}
-		return nil, "", fmt.Errorf("%s: %w", env.relPath(env.BackupDir), err)
+		return nil, "", fmt.Errorf("%s: %w", env.RelPath(env.BackupDir), err)
 	}
-	return nil, "", fmt.Errorf("backup %s in %s: %w", id, env.relPath(env.BackupDir), err)
+	return nil, "", fmt.Errorf("backup %s in %s: %w", id, env.RelPath(env.BackupDir), err)
 }
 
 // expandID turns what the user typed for a backup into its ID: a unique
 // prefix of an ID of project ("20261201-0819"), as restic accepts, or
 // "tag:T" for the newest backup tagged T (what --tag gives).
-func expandID(env *projectEnv, project, arg string) (string, error) {
+func expandID(env *app.Project, project, arg string) (string, error) {
 	entries, err := archive.List(env.BackupDir, project)
 	if err != nil {
 		return "", err

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/size"
+	"github.com/docker-autobackup/docker-autobackup/notify"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -165,4 +166,67 @@ func (o optionalDuration) Type() string { return "duration" }
 func lockTimeoutFlag(fs *pflag.FlagSet, d *time.Duration) {
 	*d = -1
 	fs.Var(optionalDuration{d}, "lock-timeout", "How long to wait for another autobackup of this project to finish (default: the lock_timeout setting, 0 = fail at once)")
+}
+
+// runOutput keeps the last notify.MaxPingBody bytes of what a run
+// reported, as plain lines, for the failure ping.
+type runOutput struct {
+	mu  sync.Mutex
+	buf []byte
+	p   *printer
+}
+
+func newRunOutput() *runOutput {
+	o := &runOutput{}
+	o.p = &printer{w: o, start: map[string]time.Time{}}
+	return o
+}
+
+func (o *runOutput) Write(b []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf = append(o.buf, b...)
+	if n := len(o.buf) - notify.MaxPingBody; n > 0 {
+		o.buf = append(o.buf[:0], o.buf[n:]...)
+	}
+	return len(b), nil
+}
+
+func (o *runOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return string(o.buf)
+}
+
+// tee returns a reporter that sends events to r and records them.
+func (o *runOutput) tee(r progress.Reporter) progress.Reporter {
+	return progress.Func(func(e progress.Event) {
+		o.p.Report(e)
+		if r != nil {
+			r.Report(e)
+		}
+	})
+}
+
+// warnTo returns a warn function for report's callers that print: one
+// "autobackup: warning:" line on w each.
+func warnTo(w io.Writer) func(string) {
+	return func(msg string) { fmt.Fprintln(w, "autobackup: warning: "+msg) }
+}
+
+// lineReporter renders what a use case reports as plain lines on w, for
+// commands whose report is their output (prune): a warning as
+// "WARNING …", anything else as its message.
+func lineReporter(w io.Writer) progress.Reporter {
+	var mu sync.Mutex
+	return progress.Func(func(e progress.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e.Kind {
+		case progress.Warning:
+			fmt.Fprintln(w, "WARNING "+e.Message)
+		case progress.Info:
+			fmt.Fprintln(w, e.Message)
+		}
+	})
 }

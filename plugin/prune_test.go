@@ -3,12 +3,14 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -65,7 +67,7 @@ func TestPrune(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := runPrune(ctx, &out, g, pruneOptions{dryRun: true}, now); err != nil {
+	if err := runPrune(ctx, &out, g, pruneOptions{dryRun: true}, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"would delete " + old1, "would delete " + old2, "keep " + recent, "WARNING backup " + brokenID} {
@@ -79,7 +81,7 @@ func TestPrune(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := runPrune(ctx, &out, g, pruneOptions{}, now); err != nil {
+	if err := runPrune(ctx, &out, g, pruneOptions{}, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ = archive.ListAll(filepath.Join(g.ProjectDir, "backups"))
@@ -109,7 +111,7 @@ func TestPrune(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := runPrune(ctx, &out, g, pruneOptions{}, now); err != nil {
+	if err := runPrune(ctx, &out, g, pruneOptions{}, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "Nothing to delete") {
@@ -126,11 +128,17 @@ func TestPruneAfterRunKeepsOnlyBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	pruneAfterRun(context.Background(), env, nil, &stderr)
+	lineService(&stderr, time.Now()).PruneAfterRun(context.Background(), env)
 	if _, err := os.Stat(filepath.Join(env.BackupDir, id)); err != nil {
 		t.Errorf("the only backup was deleted: %v\n%s", err, stderr.String())
 	}
 	if stderr.Len() != 0 {
 		t.Errorf("pruneAfterRun printed with nothing to do:\n%s", stderr.String())
 	}
+}
+
+// lineService is a service without an engine whose reports are lines on
+// w, at the time now.
+func lineService(w io.Writer, now time.Time) *app.Service {
+	return &app.Service{Reporter: lineReporter(w), Now: func() time.Time { return now }}
 }

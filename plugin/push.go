@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
-
-	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
 type pushOptions struct {
@@ -43,19 +42,11 @@ func runPush(ctx context.Context, dockerCli command.Cli, g *globalOptions, o pus
 	if err != nil {
 		return err
 	}
-	if !env.hasRemote() {
+	if !env.HasRemote() {
 		return usageErrorf("no remote target: set one with docker autobackup config set remote.url s3://bucket/prefix")
 	}
-	lockTimeout := env.Settings.LockTimeout
-	if o.lockTimeout >= 0 {
-		lockTimeout = o.lockTimeout
-	}
-	lock, err := state.Acquire(ctx, env.Dir, lockTimeout, "push")
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-	if err := uploadBackups(ctx, env, stderr, "autobackup: ", o.quiet); err != nil {
+	s := &app.Service{Reporter: newPrinter(stderr, o.quiet)}
+	if err := s.Push(ctx, env, o.lockTimeout); err != nil {
 		return localOnlyError(err)
 	}
 	if !o.quiet {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
@@ -34,11 +35,11 @@ func TestUploadStatusAndCatchUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc := env.remoteConfig(); rc.URL != "s3://bkt/x" || !rc.PathStyle || rc.Region != "eu-west-1" {
+	if rc := env.RemoteConfig(); rc.URL != "s3://bkt/x" || !rc.PathStyle || rc.Region != "eu-west-1" {
 		t.Errorf("remote config: %+v", rc)
 	}
 	mem := remote.NewMemory()
-	env.store = mem
+	env.Store = mem
 	mem.PutErr = func(key string) error {
 		if strings.Contains(key, first) {
 			return errors.New("connection reset by peer")
@@ -46,8 +47,8 @@ func TestUploadStatusAndCatchUp(t *testing.T) {
 		return nil
 	}
 	var w bytes.Buffer
-	err = uploadBackups(ctx, env, &w, "", false)
-	if !errors.Is(err, errLocalOnly) || !strings.Contains(err.Error(), first) || !strings.Contains(err.Error(), "connection reset") {
+	err = lineService(&w, time.Now()).Upload(ctx, env)
+	if !errors.Is(err, app.ErrLocalOnly) || !strings.Contains(err.Error(), first) || !strings.Contains(err.Error(), "connection reset") {
 		t.Fatalf("upload: got %v, want local only naming %s", err, first)
 	}
 	if !strings.Contains(w.String(), "WARNING uploads to memory are not encrypted") || !strings.Contains(w.String(), "uploaded "+second) {
@@ -56,7 +57,7 @@ func TestUploadStatusAndCatchUp(t *testing.T) {
 	if env, err = loadProject(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	env.store = mem
+	env.Store = mem
 	st := buildStatus(env, 5, time.Now())
 	if strings.Join(st.LocalOnly, ",") != first || !strings.Contains(st.Next, "docker autobackup push") {
 		t.Errorf("status: local_only %v, next %q", st.LocalOnly, st.Next)
@@ -67,7 +68,7 @@ func TestUploadStatusAndCatchUp(t *testing.T) {
 
 	mem.PutErr = nil
 	w.Reset()
-	if err := uploadBackups(ctx, env, &w, "", false); err != nil {
+	if err := lineService(&w, time.Now()).Upload(ctx, env); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Count(w.String(), "uploaded "); got != 1 {
@@ -90,16 +91,16 @@ func TestUploadStatusAndCatchUp(t *testing.T) {
 	if env, err = loadProject(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	env.store = mem
+	env.Store = mem
 	w.Reset()
-	if err := pruneRemote(ctx, env, time.Now().Add(50*time.Hour), false, &w, ""); err != nil {
+	if err := lineService(&w, time.Now().Add(50*time.Hour)).PruneRemote(ctx, env, app.PruneRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(w.String(), "deleted from remote memory: "+first) {
 		t.Errorf("remote prune:\n%s", w.String())
 	}
 	w.Reset()
-	if err := uploadBackups(ctx, env, &w, "", false); err != nil || strings.Contains(w.String(), "uploaded") {
+	if err := lineService(&w, time.Now()).Upload(ctx, env); err != nil || strings.Contains(w.String(), "uploaded") {
 		t.Errorf("upload after remote prune: %v\n%s", err, w.String())
 	}
 }
@@ -125,12 +126,12 @@ func TestRemotePruneUsesTheRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	mem := remote.NewMemory()
-	env.store = mem
-	if err := uploadBackups(ctx, env, &out, "", true); err != nil {
+	env.Store = mem
+	if err := lineService(&out, time.Now()).Upload(ctx, env); err != nil {
 		t.Fatal(err)
 	}
 	var w bytes.Buffer
-	if err := pruneRemote(ctx, env, now, false, &w, ""); err != nil {
+	if err := lineService(&w, now).PruneRemote(ctx, env, app.PruneRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	for i, id := range ids {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
@@ -98,7 +99,7 @@ func monitoredProject(t *testing.T, rcv *receiver, notifyOn string) (*globalOpti
 
 // fakeBackup writes a backup directory with a manifest and records the run
 // as recordRun does.
-func fakeBackup(t *testing.T, env *projectEnv, id string, started time.Time, runErr error) *backup.Result {
+func fakeBackup(t *testing.T, env *app.Project, id string, started time.Time, runErr error) *backup.Result {
 	t.Helper()
 	res := &backup.Result{ID: id, Started: started, Finished: started.Add(3 * time.Second), Downtime: 1200 * time.Millisecond}
 	if runErr == nil {
@@ -119,7 +120,7 @@ func fakeBackup(t *testing.T, env *projectEnv, id string, started time.Time, run
 		}
 		res.Path, res.Manifest, res.Volumes, res.SizeBytes = filepath.Join(env.BackupDir, id), m, m.Volumes, 4242
 	}
-	if err := recordRun(env, runOptions{}, res, runErr, false); err != nil {
+	if err := (&app.Service{}).RecordRun(env, "", res, runErr, false); err != nil {
 		t.Fatal(err)
 	}
 	return res
@@ -137,10 +138,10 @@ func TestReportFailureAndRetry(t *testing.T) {
 	warn := func(s string) { warnings = append(warnings, s) }
 
 	// A successful run with notify_on = failure: a ping, no notification.
-	pingStart(ctx, env, warn)
+	warnService(warn).PingStart(ctx, env)
 	t0 := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 	res := fakeBackup(t, env, "20261201-020000-aaaa", t0, nil)
-	reportBackup(ctx, env, res, nil, false, newRunOutput(), warn)
+	app.ReportBackup(ctx, env, res, nil, false, "", warn)
 	got := rcv.take()
 	if len(got) != 2 || got[0].Path != "/ping/"+pingToken+"/start" || got[1].Path != "/ping/"+pingToken {
 		t.Fatalf("after a success the receiver got %+v; want the start ping and the success ping only", got)
@@ -154,7 +155,7 @@ func TestReportFailureAndRetry(t *testing.T) {
 	progress.Send(rep, progress.Event{Kind: progress.Warning, Message: "db exited with code 1 on start"})
 	restart := &compose.RestartError{Failed: map[string]error{"db": errors.New("exited (1)")}}
 	res = fakeBackup(t, env, "20261201-030000-bbbb", t0.Add(time.Hour), restart)
-	reportBackup(ctx, env, res, restart, false, out, warn)
+	app.ReportBackup(ctx, env, res, restart, false, out.String(), warn)
 	got = rcv.take()
 	var hook *recorded
 	var fail *recorded
@@ -208,8 +209,8 @@ func TestReportFailureAndRetry(t *testing.T) {
 	start := time.Now()
 	runErr := errors.New("snapshot: disk full")
 	res = fakeBackup(t, env, "20261201-040000-cccc", t0.Add(2*time.Hour), runErr)
-	pingStart(ctx, env, warn)
-	reportBackup(ctx, env, res, runErr, false, newRunOutput(), warn)
+	warnService(warn).PingStart(ctx, env)
+	app.ReportBackup(ctx, env, res, runErr, false, "", warn)
 	if took := time.Since(start); took > 4*time.Second {
 		t.Errorf("a hanging endpoint held the run for %s (timeout 500ms per delivery)", took)
 	}
@@ -258,7 +259,7 @@ func TestReportFailureAndRetry(t *testing.T) {
 	// and clears the record; the services came back too.
 	rcv.setHang(false)
 	res = fakeBackup(t, env, "20261201-050000-dddd", t0.Add(3*time.Hour), nil)
-	reportBackup(ctx, env, res, nil, false, newRunOutput(), warn)
+	app.ReportBackup(ctx, env, res, nil, false, "", warn)
 	got = rcv.take()
 	retried := false
 	for _, r := range got {
@@ -284,7 +285,7 @@ func TestReportAlways(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := fakeBackup(t, env, "20261201-020000-aaaa", time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC), nil)
-	reportBackup(ctx, env, res, nil, false, newRunOutput(), func(s string) { t.Errorf("warning: %s", s) })
+	app.ReportBackup(ctx, env, res, nil, false, "", func(s string) { t.Errorf("warning: %s", s) })
 	var payload map[string]string
 	for _, r := range rcv.take() {
 		if r.Path == "/hook/"+hookToken {
@@ -338,7 +339,7 @@ func TestReportRestore(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 	restart := &compose.RestartError{Failed: map[string]error{"db": errors.New("unhealthy")}}
 	rec := state.Restore{ID: "20261201-020500-rrrr", BackupID: "20261201-020000-aaaa", Started: t0, Finished: t0.Add(time.Minute), Volumes: []string{"shop_dbdata"}, Status: state.StatusFailed, Error: restart.Error()}
-	reportRestore(ctx, env, rec, &backup.RestoreResult{Stopped: []string{"db"}, Downtime: time.Second}, restart, warn)
+	app.ReportRestore(ctx, env, rec, &backup.RestoreResult{Stopped: []string{"db"}, Downtime: time.Second}, restart, warn)
 	var payload map[string]string
 	for _, r := range rcv.take() {
 		if r.Path == "/hook/"+hookToken {
@@ -361,7 +362,7 @@ func TestReportRestore(t *testing.T) {
 	// A good restore that started db again: no notification (failure only),
 	// and db is no longer recorded as down.
 	rec.Status, rec.Error = state.StatusSuccess, ""
-	reportRestore(ctx, env, rec, &backup.RestoreResult{Stopped: []string{"db"}}, nil, warn)
+	app.ReportRestore(ctx, env, rec, &backup.RestoreResult{Stopped: []string{"db"}}, nil, warn)
 	if got := rcv.take(); len(got) != 0 {
 		t.Errorf("a successful restore notified with notify_on = failure: %+v", got)
 	}
@@ -379,7 +380,7 @@ func TestReportNotStarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reportNotStarted(ctx, env, errors.New("cannot reach the Docker engine: connection refused"), func(s string) { t.Errorf("warning: %s", s) })
+	warnService(func(s string) { t.Errorf("warning: %s", s) }).BackupNotStarted(ctx, env, errors.New("cannot reach the Docker engine: connection refused"))
 	var hook, fail bool
 	for _, r := range rcv.take() {
 		switch r.Path {
@@ -392,4 +393,13 @@ func TestReportNotStarted(t *testing.T) {
 	if !hook || !fail {
 		t.Errorf("a backup that could not start: notification %v, /fail ping %v; want both", hook, fail)
 	}
+}
+
+// warnService is a service that hands its warnings to warn.
+func warnService(warn func(string)) *app.Service {
+	return &app.Service{Reporter: progress.Func(func(e progress.Event) {
+		if e.Kind == progress.Warning {
+			warn(e.Message)
+		}
+	})}
 }

@@ -12,14 +12,11 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/crypt"
-	"github.com/docker-autobackup/docker-autobackup/engine"
-	"github.com/docker-autobackup/docker-autobackup/internal/text"
-	"github.com/docker-autobackup/docker-autobackup/progress"
 	"github.com/docker-autobackup/docker-autobackup/remote"
-	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
 type restoreOptions struct {
@@ -118,31 +115,19 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	if err != nil {
 		return err
 	}
-	lockTimeout := env.Settings.LockTimeout
-	if o.lockTimeout >= 0 {
-		lockTimeout = o.lockTimeout
-	}
-	lock, err := state.Acquire(ctx, env.Dir, lockTimeout, "restore "+m.ID)
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-
-	pr := newPrinter(stderr, o.quiet)
-	ro := backup.RestoreOptions{
+	s := &app.Service{Engine: eng, Reporter: newPrinter(stderr, o.quiet)}
+	planned, err := s.PlanRestore(ctx, env, app.RestoreRequest{LockTimeout: o.lockTimeout, Options: backup.RestoreOptions{
 		Project: env.Project, BackupPath: path, Manifest: m, Volumes: o.volumes,
-		Safety:   archive.SafetyOptions{AllowDevices: o.allowDevices},
-		Timeouts: env.timeouts(), Reporter: pr, Hooks: backup.LifecycleHooks(eng),
-		NoDirect: noDirect(), StopOthers: o.stopOthers,
-	}
-	rp, err := backup.PlanRestore(ctx, eng, ro)
+		Safety: archive.SafetyOptions{AllowDevices: o.allowDevices}, StopOthers: o.stopOthers,
+	}})
 	if err != nil {
 		if errors.Is(err, backup.ErrUsage) {
 			return usageError(err)
 		}
 		return err
 	}
-	describeRestore(stderr, m, rp)
+	defer planned.Release()
+	describeRestore(stderr, m, planned.Plan)
 	if o.dryRun {
 		fmt.Fprintln(stderr, "Dry run: the backup verified; nothing was changed.")
 		return nil
@@ -163,8 +148,9 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	if !o.backupFirstSet {
 		backupFirst = dockerCli.In().IsTerminal()
 	}
-	if backupFirst && len(rp.Create) < len(rp.Volumes) {
-		safety, err := backupBeforeRestore(ctx, env, eng, pr, stderr)
+	if backupFirst && planned.ReplacesData() {
+		fmt.Fprintln(stderr, "autobackup: backing up the current data first (--backup-first)")
+		safety, err := planned.BackupFirst(ctx)
 		if err != nil {
 			return err
 		}
@@ -172,22 +158,9 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 			fmt.Fprintf(stderr, "autobackup: the current data is in backup %s; to undo this restore: docker autobackup restore %s --yes\n", safety, safety)
 		}
 	}
-	res, runErr := backup.Restore(ctx, eng, ro, rp)
-	runErr = interrupted(ctx, "restore", runErr)
-	rec := state.Restore{ID: archive.NewID(res.Started), BackupID: m.ID, Started: res.Started, Finished: res.Finished, Volumes: res.Volumes, Status: state.StatusSuccess}
-	if runErr != nil {
-		rec.Status = state.StatusFailed
-		if ctx.Err() != nil {
-			rec.Status = state.StatusInterrupted
-		}
-		rec.Error = text.OneLine(runErr.Error())
-	}
-	if err := state.Update(env.StatePath, func(f *state.File) error { f.RecordRestore(rec); return nil }); err != nil {
-		runErr = errors.Join(runErr, err)
-	}
-	reportRestore(ctx, env, rec, res, runErr, warnTo(stderr))
-	if runErr != nil {
-		return runErr
+	res, err := planned.Run(ctx)
+	if err != nil {
+		return err
 	}
 	if !o.quiet {
 		fmt.Fprintf(stderr, "autobackup: restored %d volume(s) from %s; downtime %s\n", len(res.Volumes), m.ID, res.Downtime.Round(time.Millisecond))
@@ -195,42 +168,25 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	return nil
 }
 
-// backupBeforeRestore backs up the project as it is now (tagged
-// pre-restore), so that the restore can be undone, and records the run. A
-// failure stops the restore before anything was replaced.
-func backupBeforeRestore(ctx context.Context, env *projectEnv, eng engine.Engine, pr progress.Reporter, stderr io.Writer) (string, error) {
-	fmt.Fprintln(stderr, "autobackup: backing up the current data first (--backup-first)")
-	o := runOptions{tag: "pre-restore"}
-	res, err := backup.Run(ctx, eng, env.backupOptions(eng, o.tag, pr))
-	err = interrupted(ctx, "backup", err)
-	if rerr := recordRun(env, o, res, err, ctx.Err() != nil); rerr != nil {
-		err = errors.Join(err, rerr)
-	}
-	if err != nil {
-		return "", fmt.Errorf("the backup of the current data failed, so nothing was restored: %w; fix it, or restore without it: --backup-first=false", err)
-	}
-	return res.ID, nil
-}
-
 // resolveForRestore finds the backup locally, or downloads it from the
 // remote target when it is not here (or --remote asks for the remote's).
 // Downloading stops nothing: a wrong identity fails here.
-func resolveForRestore(ctx context.Context, env *projectEnv, from, id string, o restoreOptions, w io.Writer) (*archive.Manifest, string, error) {
+func resolveForRestore(ctx context.Context, env *app.Project, from, id string, o restoreOptions, w io.Writer) (*archive.Manifest, string, error) {
 	if !o.remote {
 		m, path, err := resolveBackup(env, from, id)
-		if err == nil || !errors.Is(err, archive.ErrNotFound) || !env.hasRemote() {
+		if err == nil || !errors.Is(err, archive.ErrNotFound) || !env.HasRemote() {
 			return m, path, err
 		}
 	}
-	if !env.hasRemote() {
+	if !env.HasRemote() {
 		return nil, "", usageErrorf("--remote: no remote target; set one with docker autobackup config set remote.url s3://bucket/prefix")
 	}
-	t, err := env.openTarget()
+	t, err := env.OpenTarget()
 	if err != nil {
 		return nil, "", err
 	}
 	if from != env.Project.Name {
-		t.Folder = remote.Folder(from, env.remoteConfig().Host)
+		t.Folder = remote.Folder(from, env.RemoteConfig().Host)
 	}
 	if id == "" || id == archive.Latest {
 		if id, err = t.Latest(ctx); err != nil {
@@ -242,12 +198,12 @@ func resolveForRestore(ctx context.Context, env *projectEnv, from, id string, o 
 	if m, path, err := archive.Open(env.BackupDir, from, id); err == nil {
 		return m, path, nil // already here
 	}
-	ids, err := env.identities(o.identity)
+	ids, err := env.Identities(o.identity)
 	if err != nil {
 		return nil, "", err
 	}
 	if !o.quiet {
-		fmt.Fprintf(w, "autobackup: downloading backup %s from %s into %s\n", id, t.Store, env.relPath(env.BackupDir))
+		fmt.Fprintf(w, "autobackup: downloading backup %s from %s into %s\n", id, t.Store, env.RelPath(env.BackupDir))
 	}
 	m, path, err := t.Download(ctx, id, env.BackupDir, ids)
 	if err != nil {

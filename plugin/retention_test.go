@@ -74,7 +74,7 @@ func TestPruneCalendarRules(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := runPrune(ctx, &out, g, pruneOptions{dryRun: true}, now); err != nil {
+	if err := runPrune(ctx, &out, g, pruneOptions{dryRun: true}, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -94,7 +94,7 @@ func TestPruneCalendarRules(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := runPrune(ctx, &out, g, pruneOptions{}, now); err != nil {
+	if err := runPrune(ctx, &out, g, pruneOptions{}, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	left := leftIDs(t, g)
@@ -123,7 +123,7 @@ func TestPruneGuard(t *testing.T) {
 	commitSized(t, g, now.Add(-2*day), 1000, "")
 	suspect := commitSized(t, g, now.Add(-time.Hour), 400, "")
 
-	err := runPrune(ctx, &out, g, pruneOptions{}, now)
+	err := runPrune(ctx, &out, g, pruneOptions{}, now, nil)
 	if err == nil || !strings.Contains(err.Error(), "pruning stopped: the newest successful backup "+suspect+" holds 400 B uncompressed, under prune_guard = 0.5") {
 		t.Fatalf("prune with a suspicious newest backup: err = %v\n%s", err, out.String())
 	}
@@ -136,8 +136,8 @@ func TestPruneGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	pruneAfterRun(context.Background(), env, nil, &stderr)
-	if !strings.Contains(stderr.String(), "autobackup: WARNING pruning stopped") || !leftIDs(t, g)[old] {
+	lineService(&stderr, time.Now()).PruneAfterRun(context.Background(), env)
+	if !strings.Contains(stderr.String(), "WARNING pruning stopped") || !leftIDs(t, g)[old] {
 		t.Errorf("after a run: %s\n(old backup left: %v)", stderr.String(), leftIDs(t, g)[old])
 	}
 	st := buildStatus(env, 5, now)
@@ -150,7 +150,7 @@ func TestPruneGuard(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := runPrune(ctx, &out, g, pruneOptions{force: true}, now); err != nil {
+	if err := runPrune(ctx, &out, g, pruneOptions{force: true}, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	if leftIDs(t, g)[old] {
@@ -221,7 +221,7 @@ func TestVerifyFailureIsRecordedAndNotAKeeper(t *testing.T) {
 		t.Fatalf("verify failure not recorded: %+v", b)
 	}
 	out.Reset()
-	if err := runPrune(ctx, &out, g, pruneOptions{dryRun: true}, now); err != nil {
+	if err := runPrune(ctx, &out, g, pruneOptions{dryRun: true}, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"keep " + sound, "would delete " + corrupt, "not verified (docker autobackup verify found: "} {

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 )
 
@@ -134,4 +136,9 @@ func setupLogging(dockerCli command.Cli) {
 	}
 	h := slog.NewTextHandler(dockerCli.Err(), &slog.HandlerOptions{Level: level})
 	slog.SetDefault(slog.New(h))
+}
+
+// loadProject loads the project the global options select.
+func loadProject(ctx context.Context, g *globalOptions) (*app.Project, error) {
+	return app.Load(ctx, g.Options)
 }

@@ -14,14 +14,10 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
-	autobackup "github.com/docker-autobackup/docker-autobackup"
-	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/backup"
-	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
-	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/progress"
-	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
 type runOptions struct {
@@ -103,49 +99,14 @@ func signalName(s os.Signal) string {
 	return s.String()
 }
 
-// interruptedError is what a command stopped by a signal (or by the docker
-// CLI closing the plugin's connection, which it does on Ctrl-C without a
-// terminal) returns: one line saying what was interrupted and what state
-// things are in, and the shell's exit code for the signal (130 for
-// SIGINT, 143 for SIGTERM).
-type interruptedError struct {
-	what  string // "backup", "restore"
-	cause error  // context.Cause of the command's context
-	err   error  // the command's own error, for errors.Is/As
-}
-
-func (e interruptedError) Error() string {
-	how := "interrupted"
+// exitCode is the shell's exit code for a command a signal stopped: 130
+// for SIGINT (and a cancellation without a signal), 143 for SIGTERM.
+func signalExitCode(cause error) int {
 	var sc signalCause
-	if errors.As(e.cause, &sc) {
-		how += " by " + signalName(sc.sig)
-	}
-	switch e.what {
-	case "backup":
-		return e.what + " " + how + ": nothing was kept; every service that was stopped is running again"
-	}
-	return e.what + " " + how + ": the volumes being restored may hold part of the backup; every service that was stopped is running again. Run the restore again to finish it"
-}
-
-func (e interruptedError) Unwrap() error { return e.err }
-
-func (e interruptedError) exitCode() int {
-	var sc signalCause
-	if errors.As(e.cause, &sc) && sc.sig == syscall.SIGTERM {
+	if errors.As(cause, &sc) && sc.sig == syscall.SIGTERM {
 		return 143
 	}
 	return 130
-}
-
-// interrupted turns the error of a command whose context was cancelled
-// into an interruptedError, unless services are not back: that stays the
-// urgent message it is.
-func interrupted(ctx context.Context, what string, err error) error {
-	var restart *compose.RestartError
-	if err == nil || ctx.Err() == nil || errors.As(err, &restart) {
-		return err
-	}
-	return interruptedError{what: what, cause: context.Cause(ctx), err: err}
 }
 
 func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runOptions) error {
@@ -157,13 +118,16 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 	if err != nil {
 		return err
 	}
+	out := newRunOutput()
+	s := &app.Service{Reporter: out.tee(newPrinter(stderr, o.quiet))}
 	eng, err := newEngine(ctx, dockerCli)
 	if err != nil {
 		if !o.dryRun && (!o.ifEnabled || env.Settings.Enabled) {
-			reportNotStarted(ctx, env, err, warnTo(stderr))
+			s.BackupNotStarted(ctx, env, err)
 		}
 		return err
 	}
+	s.Engine = eng
 	if o.dryRun {
 		return printPlan(ctx, dockerCli.Out(), eng, env)
 	}
@@ -174,7 +138,7 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 		return nil
 	}
 	if o.ifOlder > 0 {
-		if id, age, ok := recentBackup(env, time.Now()); ok && age < o.ifOlder {
+		if id, age, ok := env.RecentBackup(time.Now()); ok && age < o.ifOlder {
 			if !o.quiet {
 				fmt.Fprintf(stderr, "autobackup: last successful backup %s is %s old (< %s); skipping\n", id, age.Round(time.Second), o.ifOlder)
 			}
@@ -182,169 +146,44 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 			return err
 		}
 	}
-	lockTimeout := env.Settings.LockTimeout
-	if o.lockTimeout >= 0 {
-		lockTimeout = o.lockTimeout
-	}
-	lock, err := state.Acquire(ctx, env.Dir, lockTimeout, "run")
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-
-	pr := newPrinter(stderr, o.quiet)
 	if !o.quiet {
-		fmt.Fprintf(stderr, "autobackup: backing up project %s into %s\n", env.Project.Name, env.relPath(env.BackupDir))
+		fmt.Fprintf(stderr, "autobackup: backing up project %s into %s\n", env.Project.Name, env.RelPath(env.BackupDir))
 	}
-	out := newRunOutput()
-	warn := warnTo(stderr)
-	pingStart(ctx, env, warn)
-	res, runErr := backup.Run(ctx, eng, env.backupOptions(eng, o.tag, out.tee(pr)))
-	runErr = interrupted(ctx, "backup", runErr)
-	if err := recordRun(env, o, res, runErr, ctx.Err() != nil); err != nil {
-		runErr = errors.Join(runErr, err)
+	res, runErr := s.Backup(ctx, env, app.BackupRequest{Tag: o.tag, LockTimeout: o.lockTimeout, Holder: "run", Log: out.String})
+	if res == nil {
+		return runErr // the project lock was not taken: nothing happened
 	}
-	reportBackup(ctx, env, res, runErr, ctx.Err() != nil, out, warn)
 	if runErr != nil {
-		var restart *compose.RestartError
-		if res.Path != "" && errors.As(runErr, &restart) {
+		if _, down := app.RestartFailed(runErr); down && res.Result.Path != "" {
 			// The data is safe even though services are not back.
-			fmt.Fprintln(dockerCli.Out(), res.ID)
+			fmt.Fprintln(dockerCli.Out(), res.Result.ID)
 		}
 		return runErr
 	}
-	upErr := uploadBackups(ctx, env, stderr, "autobackup: ", o.quiet)
-	pruneAfterRun(ctx, env, eng, stderr)
-	if upErr != nil {
-		fmt.Fprintln(dockerCli.Out(), res.ID)
-		return localOnlyError(upErr)
+	r := res.Result
+	if res.UploadErr != nil {
+		fmt.Fprintln(dockerCli.Out(), r.ID)
+		return localOnlyError(res.UploadErr)
 	}
 	if !o.quiet {
 		fmt.Fprintf(stderr, "autobackup: backup %s complete (%s): %d volume(s), %s, downtime %s, total %s\n",
-			res.ID, res.Mode, len(res.Volumes), humanBytes(res.SizeBytes), res.Downtime.Round(time.Millisecond), res.Finished.Sub(res.Started).Round(time.Millisecond))
+			r.ID, r.Mode, len(r.Volumes), humanBytes(r.SizeBytes), r.Downtime.Round(time.Millisecond), r.Finished.Sub(r.Started).Round(time.Millisecond))
 	}
-	_, err = fmt.Fprintln(dockerCli.Out(), res.ID)
+	_, err = fmt.Fprintln(dockerCli.Out(), r.ID)
 	return err
 }
 
-// backupOptions is how every backup of the project runs (run and daemon):
-// settings, compose extensions and hooks applied.
-func (e *projectEnv) backupOptions(eng engine.Engine, tag string, r progress.Reporter) backup.Options {
-	return backup.Options{
-		Project:     e.Project,
-		Dir:         e.BackupDir,
-		Tag:         tag,
-		Level:       zstdLevel(e.Settings.CompressionLevel),
-		Timeouts:    e.timeouts(),
-		Reporter:    r,
-		ToolVersion: autobackup.Version(),
-		LastSizes:   lastSizes(e),
-		LastArchive: lastArchiveSizes(e),
-		Host:        archive.Hostname(),
-		Keep:        e.keep(),
-		SkipVolumes: e.skipVolumes(),
-		Services:    e.Ext.Services,
-		Hooks:       backup.LifecycleHooks(eng),
-		Mode:        e.Settings.Snapshot,
-		NoDirect:    noDirect(),
-		Preflight:   e.remotePreflight,
-	}
-}
-
-// noDirect says whether DOCKER_AUTOBACKUP_DIRECT=0 asks to move all data
-// through the engine's API, never through a helper that writes into the
-// backup folder itself (for engines that see the folder but must not
-// write there).
-func noDirect() bool { return os.Getenv("DOCKER_AUTOBACKUP_DIRECT") == "0" }
-
-// recordRun writes the run into autobackup.toml. Preflight failures (nothing
-// stopped, nothing written) are recorded as failed runs too: a backup that
-// silently did not happen is what we promise never to do.
-func recordRun(env *projectEnv, o runOptions, res *backup.Result, runErr error, interrupted bool) error {
-	b := state.Backup{
-		ID:              res.ID,
-		Tag:             o.tag,
-		Started:         res.Started,
-		Finished:        res.Finished,
-		Status:          state.StatusSuccess,
-		DurationSeconds: round2(res.Finished.Sub(res.Started).Seconds()),
-		DowntimeSeconds: round2(res.Downtime.Seconds()),
-		SizeBytes:       res.SizeBytes,
-	}
-	for _, w := range res.Warnings {
-		b.Warnings = append(b.Warnings, text.OneLine(w))
-	}
-	for name, d := range res.ServiceDowntime {
-		if b.ServiceDowntime == nil {
-			b.ServiceDowntime = map[string]float64{}
-		}
-		b.ServiceDowntime[name] = round2(d.Seconds())
-	}
-	for _, v := range res.Volumes {
-		b.Volumes = append(b.Volumes, v.Name)
-	}
-	if res.Path != "" {
-		b.Path = env.relPath(res.Path)
-	}
-	if runErr != nil {
-		b.Status = state.StatusFailed
-		if interrupted {
-			b.Status = state.StatusInterrupted
-		}
-		b.Error = text.OneLine(runErr.Error())
-	}
-	return state.Update(env.StatePath, func(f *state.File) error {
-		f.RecordBackup(b)
-		return nil
-	})
-}
-
-// recentBackup returns the newest complete successful backup and its age,
-// judged by its manifest (the files must still be there).
-func recentBackup(env *projectEnv, now time.Time) (string, time.Duration, bool) {
-	entries, err := env.backups()
-	if err != nil {
-		return "", 0, false
-	}
-	for _, e := range entries {
-		if e.Manifest == nil {
-			continue
-		}
-		if b, ok := env.State.FindBackup(e.ID); ok && b.Status != state.StatusSuccess {
-			continue
-		}
-		return e.ID, now.Sub(e.Manifest.Started), true
-	}
-	return "", 0, false
-}
-
-// zstdLevel maps the compression_level setting (1 fastest, 2 default,
-// 3 better, 4 best) to the zstd level the archive package takes.
-func zstdLevel(setting int) int {
-	switch setting {
-	case 1:
-		return 1
-	case 3:
-		return 6
-	case 4:
-		return 10
-	}
-	return 3
-}
-
-func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
-
 // printPlan shows what a run would do and changes nothing.
-func printPlan(ctx context.Context, w io.Writer, eng engine.Engine, env *projectEnv) error {
+func printPlan(ctx context.Context, w io.Writer, eng engine.Engine, env *app.Project) error {
 	containers, err := eng.Containers(ctx, env.Project.Name)
 	if err != nil {
 		return err
 	}
-	plan, err := backup.MakePlan(env.Project, containers, env.keep(), env.skipVolumes())
+	plan, err := backup.MakePlan(env.Project, containers, env.Keep(), env.SkipVolumes())
 	if err != nil {
 		return err
 	}
-	last := lastSizes(env)
+	last := env.LastSizes()
 	fmt.Fprintf(w, "Plan for project %s (dry run: nothing is changed)\n", plan.Project)
 	fmt.Fprintf(w, "  backup directory: %s\n", env.BackupDir)
 	probe, err := eng.ProbeHelper(ctx)
@@ -389,7 +228,7 @@ func printPlan(ctx context.Context, w io.Writer, eng engine.Engine, env *project
 			fmt.Fprintf(w, "    %s: %s%s %s\n", m.Service, m.Type, src, m.Target)
 		}
 	}
-	if rc := env.remoteConfig(); rc.URL != "" {
+	if rc := env.RemoteConfig(); rc.URL != "" {
 		enc := "NOT encrypted (set remote.encrypt_to)"
 		if rc.EncryptTo != "" {
 			enc = "encrypted with age"
@@ -416,32 +255,6 @@ func orderString(levels [][]string) string {
 		parts[i] = strings.Join(l, " + ")
 	}
 	return strings.Join(parts, " → ")
-}
-
-// lastSizes returns the uncompressed size of each volume at the newest
-// backup of the project that has it; lastArchiveSizes the archive's.
-func lastSizes(env *projectEnv) map[string]int64 {
-	return lastVolumeSizes(env, func(v archive.Volume) int64 { return v.TarBytes })
-}
-
-func lastArchiveSizes(env *projectEnv) map[string]int64 {
-	return lastVolumeSizes(env, func(v archive.Volume) int64 { return v.ArchiveBytes })
-}
-
-func lastVolumeSizes(env *projectEnv, size func(archive.Volume) int64) map[string]int64 {
-	out := map[string]int64{}
-	entries, _ := env.backups()
-	for _, e := range entries {
-		if e.Manifest == nil {
-			continue
-		}
-		for _, v := range e.Manifest.Volumes {
-			if _, ok := out[v.Name]; !ok {
-				out[v.Name] = size(v)
-			}
-		}
-	}
-	return out
 }
 
 var _ progress.Reporter = (*printer)(nil)

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -141,7 +142,7 @@ type hostJob struct {
 // the docker CLI by absolute path (cron's PATH is minimal), the same
 // DOCKER_CONFIG (where the plugin and the current context live), host and
 // context, and the project selection as absolute paths.
-func newHostJob(env *projectEnv, g *globalOptions, o installOptions) (hostJob, error) {
+func newHostJob(env *app.Project, g *globalOptions, o installOptions) (hostJob, error) {
 	getenv := o.env
 	if getenv == nil {
 		getenv = os.Getenv

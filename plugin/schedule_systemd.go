@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
@@ -32,7 +33,7 @@ func systemdQuote(s string) string {
 	return `"` + s + `"`
 }
 
-func installSystemd(w io.Writer, env *projectEnv, j hostJob, o installOptions) error {
+func installSystemd(w io.Writer, env *app.Project, j hostJob, o installOptions) error {
 	cal, err := onCalendar(env.Settings.Schedule)
 	if err != nil {
 		return err

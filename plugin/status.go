@@ -15,6 +15,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/notify"
 	"github.com/docker-autobackup/docker-autobackup/retention"
@@ -110,7 +111,7 @@ func runStatus(ctx context.Context, w io.Writer, g *globalOptions, o statusOptio
 	return printStatus(w, r)
 }
 
-func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
+func buildStatus(env *app.Project, last int, now time.Time) statusReport {
 	s := env.Settings
 	f := env.State
 	r := statusReport{
@@ -125,7 +126,7 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		LastBackupStatus: f.State.LastBackupStatus,
 		Recent:           []statusBackup{},
 	}
-	if rc := env.remoteConfig(); rc.URL != "" {
+	if rc := env.RemoteConfig(); rc.URL != "" {
 		r.Remote, r.Encrypted = rc.URL, rc.EncryptTo != ""
 		for i := len(f.Backups) - 1; i >= 0; i-- {
 			if b := f.Backups[i]; b.Remote == state.UploadFailed && b.Pruned.IsZero() {
@@ -141,8 +142,8 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		t := f.State.LastSuccessTime
 		r.LastSuccessTime = &t
 	}
-	if entries, err := env.backups(); err == nil {
-		policy := retentionPolicy(s, f, entries)
+	if entries, err := env.Backups(); err == nil {
+		policy := app.RetentionPolicy(s, f, entries)
 		r.Retention = policy.String()
 		if err := policy.Validate(); err != nil {
 			r.RetentionError = err.Error()
@@ -183,7 +184,7 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 		}
 		r.Recent = append(r.Recent, sb)
 	}
-	if entries, err := env.backups(); err == nil {
+	if entries, err := env.Backups(); err == nil {
 		for _, e := range entries {
 			if e.Manifest != nil && e.Manifest.Mode == archive.ModeStaged {
 				for _, v := range e.Manifest.Volumes {
@@ -204,7 +205,7 @@ func buildStatus(env *projectEnv, last int, now time.Time) statusReport {
 	}
 	switch {
 	case len(r.ServicesDown) > 0:
-		r.Next = "Services are NOT running since " + r.ServicesDownBy + ": " + strings.Join(r.ServicesDown, ", ") + ". Bring them back: " + upCommand(env)
+		r.Next = "Services are NOT running since " + r.ServicesDownBy + ": " + strings.Join(r.ServicesDown, ", ") + ". Bring them back: " + env.UpCommand()
 	case f.State.LastBackupID == "" && r.Remote != "":
 		r.Next = "No backup from this host yet. Run: docker autobackup run (on a new host: docker autobackup list shows the remote's backups, docker autobackup restore latest brings one back)"
 	case f.State.LastBackupID == "":

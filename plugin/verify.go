@@ -10,6 +10,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/state"
@@ -74,12 +75,12 @@ func runVerify(ctx context.Context, w io.Writer, g *globalOptions, id string, o 
 	}
 	var targets []archive.Entry
 	if o.all {
-		entries, err := env.backups()
+		entries, err := env.Backups()
 		if err != nil {
 			return err
 		}
 		if len(entries) == 0 {
-			return fmt.Errorf("no backups of project %s in %s", env.Project.Name, env.relPath(env.BackupDir))
+			return fmt.Errorf("no backups of project %s in %s", env.Project.Name, env.RelPath(env.BackupDir))
 		}
 		targets = entries
 	} else {
@@ -112,7 +113,7 @@ func runVerify(ctx context.Context, w io.Writer, g *globalOptions, id string, o 
 	}
 	if ctx.Err() == nil {
 		if err := recordVerify(ctx, env, results, time.Now()); err != nil {
-			fmt.Fprintf(w, "WARNING the result is not recorded in %s: %v\n", env.relPath(env.StatePath), err)
+			fmt.Fprintf(w, "WARNING the result is not recorded in %s: %v\n", env.RelPath(env.StatePath), err)
 		}
 	}
 	if bad > 0 {
@@ -125,7 +126,7 @@ func runVerify(ctx context.Context, w io.Writer, g *globalOptions, id string, o 
 // that retention no longer counts a corrupt backup as a keeper. It takes
 // the project lock for the update only, and gives up rather than wait
 // longer than the lock_timeout setting.
-func recordVerify(ctx context.Context, env *projectEnv, results map[string]string, now time.Time) error {
+func recordVerify(ctx context.Context, env *app.Project, results map[string]string, now time.Time) error {
 	known := false
 	for id := range results {
 		if _, ok := env.State.FindBackup(id); ok {
@@ -160,14 +161,14 @@ func runVerifyRemote(ctx context.Context, w io.Writer, g *globalOptions, id stri
 	if err != nil {
 		return err
 	}
-	if !env.hasRemote() {
+	if !env.HasRemote() {
 		return usageErrorf("--remote: no remote target; set one with docker autobackup config set remote.url s3://bucket/prefix")
 	}
-	t, err := env.openTarget()
+	t, err := env.OpenTarget()
 	if err != nil {
 		return err
 	}
-	ids, err := env.identities(o.identity)
+	ids, err := env.Identities(o.identity)
 	if err != nil {
 		return err
 	}

@@ -83,6 +83,13 @@ func Acquire(ctx context.Context, dir string, timeout time.Duration, command str
 		if err != nil {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
+		if ok && !lockedCurrent(fl, path) {
+			// The file was removed (Discard) while we waited for it: the
+			// lock that counts is on whatever the name is now.
+			_ = fl.Unlock()
+			fl = flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+			continue
+		}
 		if ok {
 			break
 		}
@@ -114,6 +121,32 @@ func Acquire(ctx context.Context, dir string, timeout time.Duration, command str
 		return nil, fmt.Errorf("lock %s: write holder: %w", path, err)
 	}
 	return l, nil
+}
+
+// lockedCurrent reports whether the file fl locked is still the one named
+// path.
+func lockedCurrent(fl *flock.Flock, path string) bool {
+	held, err := fl.Stat()
+	if err != nil {
+		return false
+	}
+	now, err := os.Stat(path)
+	return err == nil && os.SameFile(held, now)
+}
+
+// Discard removes the lock file and releases the lock, for a run that
+// did nothing and should leave no file behind. Safe against waiters:
+// one that then gets the removed file's lock sees it is no longer the
+// file of that name and locks the new one (see Acquire).
+func (l *Lock) Discard() error {
+	err := os.Remove(l.fl.Path())
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		err = fmt.Errorf("remove lock file: %w", err)
+	}
+	return errors.Join(err, l.Release())
 }
 
 // Release clears the holder information and unlocks. The lock file stays:

@@ -216,3 +216,49 @@ func TestLockStaleTakeover(t *testing.T) {
 		t.Errorf("holder after takeover = pid %d, want %d", got, want)
 	}
 }
+
+// A discarded lock leaves no file, and a run waiting for it ends up
+// holding the lock of the file that name now has, so that a third run
+// cannot take it at the same time.
+func TestLockDiscard(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Acquire(t.Context(), dir, 0, "run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Lock, 1)
+	go func() {
+		l2, err := Acquire(t.Context(), dir, 10*time.Second, "daemon")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l2
+	}()
+	time.Sleep(300 * time.Millisecond) // the second run waits on the file
+	if err := l.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := <-got
+	if l2 == nil {
+		t.FailNow()
+	}
+	defer l2.Release()
+	if _, err := os.Stat(filepath.Join(dir, LockFileName)); err != nil {
+		t.Fatalf("lock file of the waiting run: %v", err)
+	}
+	var locked *LockedError
+	if l3, err := Acquire(t.Context(), dir, 0, "run"); !errors.As(err, &locked) {
+		if l3 != nil {
+			l3.Release()
+		}
+		t.Fatalf("third run while the second holds the lock: %v, want LockedError", err)
+	}
+
+	// Alone, Discard removes the file.
+	if err := l2.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LockFileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file after Discard: %v, want none", err)
+	}
+}

@@ -1,26 +1,22 @@
-package plugin
+package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/docker/cli/cli/command"
 
-	autobackup "github.com/docker-autobackup/docker-autobackup"
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
-	"github.com/docker-autobackup/docker-autobackup/engine"
-	"github.com/docker-autobackup/docker-autobackup/engine/docker"
 	"github.com/docker-autobackup/docker-autobackup/remote"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
-// projectEnv is what most commands need: the loaded project, its state
+// Project is what most commands need: the loaded project, its state
 // file and effective settings.
-type projectEnv struct {
+type Project struct {
 	Project   *types.Project
 	Dir       string // project working directory
 	StatePath string
@@ -31,18 +27,19 @@ type projectEnv struct {
 	Compose   state.Settings // project-level x-autobackup defaults
 	// ComposeRemote is remote: under the top-level x-autobackup.
 	ComposeRemote state.Remote
-	// store, when set, replaces the configured remote store (tests).
-	store remote.Store
+	// Store, when set, replaces the configured remote store (tests).
+	Store remote.Store
 }
 
-// loadProject loads the compose project and its autobackup.toml. A
-// state file that cannot be parsed is an error: it is never overwritten.
-func loadProject(ctx context.Context, g *globalOptions) (*projectEnv, error) {
-	p, err := compose.Load(ctx, g.Options)
+// Load loads the compose project that opts select and its settings and
+// history. A state file that cannot be parsed is an error: it is never
+// overwritten.
+func Load(ctx context.Context, opts compose.Options) (*Project, error) {
+	p, err := compose.Load(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	env := &projectEnv{Project: p, Dir: p.WorkingDir}
+	env := &Project{Project: p, Dir: p.WorkingDir}
 	env.StatePath = filepath.Join(env.Dir, state.FileName)
 	f, err := state.Load(env.StatePath)
 	if err != nil {
@@ -85,7 +82,7 @@ func loadProject(ctx context.Context, g *globalOptions) (*projectEnv, error) {
 //
 // A backup whose manifest is too damaged to name its project counts as
 // this project's when this project's history records its ID.
-func (e *projectEnv) backups() ([]archive.Entry, error) {
+func (e *Project) Backups() ([]archive.Entry, error) {
 	all, err := archive.ListAll(e.BackupDir)
 	if err != nil {
 		return nil, fmt.Errorf("read backup directory %s: %w", e.BackupDir, err)
@@ -104,7 +101,7 @@ func (e *projectEnv) backups() ([]archive.Entry, error) {
 // unattributed counts the backups in the folder whose manifest is too
 // damaged to say which project they belong to (and that no history here
 // claims): no project lists or prunes them.
-func (e *projectEnv) unattributed() int {
+func (e *Project) Unattributed() int {
 	all, _ := archive.ListAll(e.BackupDir)
 	n := 0
 	for _, en := range all {
@@ -116,13 +113,13 @@ func (e *projectEnv) unattributed() int {
 }
 
 // timeouts returns the lifecycle timeouts from the settings.
-func (e *projectEnv) timeouts() compose.Timeouts {
+func (e *Project) Timeouts() compose.Timeouts {
 	s := e.Settings
 	return compose.Timeouts{Stop: s.StopTimeout, Start: s.StartTimeout, Health: s.HealthTimeout, Poll: s.PollInterval}
 }
 
 // keep returns the services configured not to be stopped, with the reason.
-func (e *projectEnv) keep() map[string]string {
+func (e *Project) Keep() map[string]string {
 	out := map[string]string{}
 	for name, o := range e.Ext.Services {
 		if !o.Stop {
@@ -133,7 +130,7 @@ func (e *projectEnv) keep() map[string]string {
 }
 
 // skipVolumes returns the volume keys configured not to be backed up.
-func (e *projectEnv) skipVolumes() map[string]string {
+func (e *Project) SkipVolumes() map[string]string {
 	out := map[string]string{}
 	for key, o := range e.Ext.Volumes {
 		if o.Skip {
@@ -144,23 +141,21 @@ func (e *projectEnv) skipVolumes() map[string]string {
 }
 
 // relPath shows path relative to the project directory when it is inside.
-func (e *projectEnv) relPath(path string) string {
+func (e *Project) RelPath(path string) string {
 	if rel, err := filepath.Rel(e.Dir, path); err == nil && filepath.IsLocal(rel) {
 		return rel
 	}
 	return path
 }
 
-// newEngine returns the engine of the user's docker context, its
-// idempotent calls retried on transient errors. The API version is
-// negotiated on the first call.
-func newEngine(ctx context.Context, dockerCli command.Cli) (engine.Engine, error) {
-	api := dockerCli.Client()
-	if _, err := api.Ping(ctx); err != nil {
-		if strings.Contains(err.Error(), "permission denied") {
-			return nil, fmt.Errorf("cannot reach the Docker engine: %w; your user may not use the engine's socket: add it to the docker group (sudo usermod -aG docker $USER, then log in again) or run as root", err)
-		}
-		return nil, fmt.Errorf("cannot reach the Docker engine: %w; is the daemon running, and is your docker context right (docker context ls)?", err)
-	}
-	return engine.WithRetry(docker.New(api, autobackup.Version()), engine.DefaultRetry(docker.Transient)), nil
-}
+// ErrConfig marks an error the user fixes in the settings (or the compose
+// file's x-autobackup): a remote URL that does not parse, an identity file
+// that does not load, retention rules that do not go together.
+var ErrConfig = errors.New("invalid configuration")
+
+type configErr struct{ err error }
+
+func (e configErr) Error() string   { return e.err.Error() }
+func (e configErr) Unwrap() []error { return []error{e.err, ErrConfig} }
+
+func configError(err error) error { return configErr{err} }

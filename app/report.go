@@ -1,10 +1,9 @@
-package plugin
+package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/metrics"
 	"github.com/docker-autobackup/docker-autobackup/notify"
-	"github.com/docker-autobackup/docker-autobackup/progress"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -26,52 +24,6 @@ import (
 // backup: each delivery is bounded by notify_timeout, runs alongside the
 // others, and a failure is recorded in [monitor] (shown by status, retried
 // at the next run) and handed to warn.
-
-// runOutput keeps the last notify.MaxPingBody bytes of what a run
-// reported, as plain lines, for the failure ping.
-type runOutput struct {
-	mu  sync.Mutex
-	buf []byte
-	p   *printer
-}
-
-func newRunOutput() *runOutput {
-	o := &runOutput{}
-	o.p = &printer{w: o, start: map[string]time.Time{}}
-	return o
-}
-
-func (o *runOutput) Write(b []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.buf = append(o.buf, b...)
-	if n := len(o.buf) - notify.MaxPingBody; n > 0 {
-		o.buf = append(o.buf[:0], o.buf[n:]...)
-	}
-	return len(b), nil
-}
-
-func (o *runOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return string(o.buf)
-}
-
-// tee returns a reporter that sends events to r and records them.
-func (o *runOutput) tee(r progress.Reporter) progress.Reporter {
-	return progress.Func(func(e progress.Event) {
-		o.p.Report(e)
-		if r != nil {
-			r.Report(e)
-		}
-	})
-}
-
-// warnTo returns a warn function for report's callers that print: one
-// "autobackup: warning:" line on w each.
-func warnTo(w io.Writer) func(string) {
-	return func(msg string) { fmt.Fprintln(w, "autobackup: warning: "+msg) }
-}
 
 // outcome is what a finished backup or restore reports.
 type outcome struct {
@@ -109,9 +61,10 @@ func updateServicesDown(f *state.File, o outcome, down []string) {
 	}
 }
 
-// pingStart tells ping_url that a backup starts. Bounded by notify_timeout;
-// a failure is recorded and passed to warn, never returned.
-func pingStart(ctx context.Context, env *projectEnv, warn func(string)) {
+// PingStart tells ping_url that a backup starts. Bounded by notify_timeout;
+// a failure is recorded and reported as a warning, never returned.
+func (s *Service) PingStart(ctx context.Context, env *Project) {
+	warn := s.warn
 	u := env.Settings.PingURL
 	if u == "" {
 		return
@@ -120,17 +73,15 @@ func pingStart(ctx context.Context, env *projectEnv, warn func(string)) {
 	recordDeliveries(env, "", []delivery{{kind: state.DeliveryPing, target: notify.Redact(u), err: err}}, warn)
 }
 
-// reportBackup reports a finished backup run: the one call runRun and the
+// ReportBackup reports a finished backup run: the one call runRun and the
 // daemon make after recording it.
-func reportBackup(ctx context.Context, env *projectEnv, res *backup.Result, runErr error, interrupted bool, out *runOutput, warn func(string)) {
+func ReportBackup(ctx context.Context, env *Project, res *backup.Result, runErr error, interrupted bool, log string, warn func(string)) {
 	o := outcome{kind: notify.KindBackup, err: runErr, interrupted: interrupted}
 	if res != nil {
 		o.id, o.started, o.finished, o.downtime, o.sizeBytes, o.volumes = res.ID, res.Started, res.Finished, res.Downtime, res.SizeBytes, len(res.Volumes)
 		o.stopped = res.Stopped
 	}
-	if out != nil {
-		o.output = out.String()
-	}
+	o.output = log
 	deliver(ctx, env, o, warn)
 }
 
@@ -138,14 +89,17 @@ func reportBackup(ctx context.Context, env *projectEnv, res *backup.Result, runE
 // (the engine does not answer): nothing is recorded in the history, but
 // the notification and the failure ping go out, so that a backup that
 // silently stopped happening is not silent.
-func reportNotStarted(ctx context.Context, env *projectEnv, err error, warn func(string)) {
-	now := time.Now().UTC()
-	deliver(ctx, env, outcome{kind: notify.KindBackup, started: now, finished: now, err: fmt.Errorf("%w (%w)", err, backup.ErrPreflight)}, warn)
+func (s *Service) reportNotStarted(ctx context.Context, env *Project, err error) {
+	now := s.now().UTC()
+	if !errors.Is(err, backup.ErrPreflight) {
+		err = fmt.Errorf("%w (%w)", err, backup.ErrPreflight)
+	}
+	deliver(ctx, env, outcome{kind: notify.KindBackup, started: now, finished: now, err: err}, s.warn)
 }
 
-// reportRestore reports a finished restore: notifications when it failed
+// ReportRestore reports a finished restore: notifications when it failed
 // (or always, with notify_on = always) and the services-down record.
-func reportRestore(ctx context.Context, env *projectEnv, rec state.Restore, res *backup.RestoreResult, runErr error, warn func(string)) {
+func ReportRestore(ctx context.Context, env *Project, rec state.Restore, res *backup.RestoreResult, runErr error, warn func(string)) {
 	o := outcome{kind: notify.KindRestore, id: rec.BackupID, started: rec.Started, finished: rec.Finished,
 		volumes: len(rec.Volumes), err: runErr, interrupted: rec.Status == state.StatusInterrupted}
 	if res != nil {
@@ -159,7 +113,7 @@ type delivery struct {
 	err                 error
 }
 
-func deliver(ctx context.Context, env *projectEnv, o outcome, warn func(string)) {
+func deliver(ctx context.Context, env *Project, o outcome, warn func(string)) {
 	ctx = context.WithoutCancel(ctx)
 	s := env.Settings
 	ev := newEvent(env, o)
@@ -167,14 +121,17 @@ func deliver(ctx context.Context, env *projectEnv, o outcome, warn func(string))
 	// What the run learnt about services goes in first: `check` relies on
 	// it even when every delivery fails.
 	var f *state.File
-	err := state.Update(env.StatePath, func(file *state.File) error {
+	var err error
+	if errors.Is(o.err, backup.ErrPreflight) {
 		// A run that stopped nothing learnt nothing about the services.
-		if !errors.Is(o.err, backup.ErrPreflight) {
+		f, err = state.Load(env.StatePath)
+	} else {
+		err = state.Update(env.StatePath, func(file *state.File) error {
 			updateServicesDown(file, o, ev.Down)
-		}
-		f = file
-		return nil
-	})
+			f = file
+			return nil
+		})
+	}
 	if err != nil {
 		warn(fmt.Sprintf("record the services' state: %v", err))
 		if f, err = state.Load(env.StatePath); err != nil {
@@ -255,7 +212,7 @@ func writeBounded(path string, snap metrics.Snapshot, timeout time.Duration) err
 
 // recordDeliveries stores failed deliveries and clears those that went
 // through. A state file that cannot be written only costs the record.
-func recordDeliveries(env *projectEnv, event string, ds []delivery, warn func(string)) {
+func recordDeliveries(env *Project, event string, ds []delivery, warn func(string)) {
 	if len(ds) == 0 {
 		return
 	}
@@ -307,7 +264,7 @@ func configuredURL(urls []string, target string) (string, bool) {
 }
 
 // newEvent describes the outcome for a notification.
-func newEvent(env *projectEnv, o outcome) notify.Event {
+func newEvent(env *Project, o outcome) notify.Event {
 	host, _ := os.Hostname()
 	ev := notify.Event{
 		Kind: o.kind, Project: env.Project.Name, ProjectDir: env.Dir, Host: host,
@@ -324,7 +281,7 @@ func newEvent(env *projectEnv, o outcome) notify.Event {
 		if errors.As(o.err, &restart) {
 			ev.Status = notify.StatusServicesDown
 			ev.Down = restart.Services()
-			ev.ComposeCmd = upCommand(env)
+			ev.ComposeCmd = env.UpCommand()
 		}
 	}
 	return ev
@@ -332,7 +289,7 @@ func newEvent(env *projectEnv, o outcome) notify.Event {
 
 // pastEvent rebuilds the event of an earlier backup or restore from the
 // history, to retry its notification.
-func pastEvent(env *projectEnv, f *state.File, id string) (notify.Event, bool) {
+func pastEvent(env *Project, f *state.File, id string) (notify.Event, bool) {
 	host, _ := os.Hostname()
 	ev := notify.Event{Project: env.Project.Name, ProjectDir: env.Dir, Host: host, BackupID: id}
 	if b, ok := f.FindBackup(id); ok {
@@ -345,7 +302,7 @@ func pastEvent(env *projectEnv, f *state.File, id string) (notify.Event, bool) {
 		return ev, false
 	}
 	if f.Monitor.ServicesDownBy == id && len(f.Monitor.ServicesDown) > 0 {
-		ev.Status, ev.Down, ev.ComposeCmd = notify.StatusServicesDown, f.Monitor.ServicesDown, upCommand(env)
+		ev.Status, ev.Down, ev.ComposeCmd = notify.StatusServicesDown, f.Monitor.ServicesDown, env.UpCommand()
 	}
 	return ev, true
 }
@@ -360,8 +317,8 @@ func findRestoreOf(f *state.File, id string) (state.Restore, bool) {
 	return state.Restore{}, false
 }
 
-// upCommand is the command that brings the project's services back.
-func upCommand(env *projectEnv) string {
+// UpCommand is the command that brings the project's services back.
+func (env *Project) UpCommand() string {
 	parts := []string{"docker", "compose", "--project-directory", text.ShellQuote(env.Dir)}
 	for _, f := range env.Project.ComposeFiles {
 		parts = append(parts, "-f", text.ShellQuote(f))
@@ -372,7 +329,7 @@ func upCommand(env *projectEnv) string {
 
 // metricsSnapshot gathers the metrics of the project from its state file
 // and the latest successful backup's manifest.
-func metricsSnapshot(env *projectEnv, f *state.File) metrics.Snapshot {
+func metricsSnapshot(env *Project, f *state.File) metrics.Snapshot {
 	snap := metrics.Snapshot{
 		Project:      env.Project.Name,
 		LastRun:      f.State.LastBackupTime,
