@@ -339,3 +339,32 @@ func TestRestoreThroughTheService(t *testing.T) {
 		t.Errorf("safety backup %+v (found %v), want a successful pre-restore backup", b, ok)
 	}
 }
+
+// Clean removes the project's leftovers on the engine and in the folder,
+// and nothing of another project's.
+func TestClean(t *testing.T) {
+	p := newProject(t, "")
+	f := runningShop()
+	staging := map[string]string{engine.LabelStaging: "true", engine.LabelProject: "shop", engine.LabelStagingSource: "shop_dbdata"}
+	f.AddVolume(engine.VolumeInfo{Name: "shop_dbdata-stage", Driver: "local", Labels: staging})
+	other := map[string]string{engine.LabelStaging: "true", engine.LabelProject: "blog", engine.LabelStagingSource: "blog_db"}
+	f.AddVolume(engine.VolumeInfo{Name: "blog_db"})
+	f.AddVolume(engine.VolumeInfo{Name: "blog_db-stage", Driver: "local", Labels: other})
+	if _, err := f.CreateHelper(t.Context(), engine.HelperSpec{Image: enginetest.HelperRef, Project: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := (&app.Service{Engine: f}).Clean(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"helper container helper-1", "staging volume shop_dbdata-stage"}
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %q, want %q", removed, want)
+	}
+	if _, err := f.Volume(t.Context(), "blog_db-stage"); err != nil {
+		t.Errorf("another project's staging volume was removed: %v", err)
+	}
+	if len(f.LiveHelpers()) != 0 {
+		t.Errorf("helpers left: %v", f.LiveHelpers())
+	}
+}

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
-
-	"github.com/docker-autobackup/docker-autobackup/archive"
-	"github.com/docker-autobackup/docker-autobackup/engine"
-	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
 func newCleanCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -40,44 +37,13 @@ func runClean(ctx context.Context, dockerCli command.Cli, g *globalOptions) erro
 	if err != nil {
 		return err
 	}
-	lock, err := state.Acquire(ctx, env.Dir, 0, "clean")
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
 	w := dockerCli.Err()
-	removed, err := eng.CleanProject(ctx, env.Project.Name)
-	if err == nil {
-		// Helper images of earlier plugin builds (one per upgrade).
-		var imgs []string
-		var img engine.HelperImage
-		if img, err = eng.HelperImage(ctx); err == nil {
-			imgs, err = eng.CleanHelperImages(ctx, img.Ref)
-			removed = append(removed, imgs...)
-		}
-	}
-	if err == nil {
-		var orphans []string
-		orphans, err = eng.CollectStaging(ctx)
-		for _, v := range orphans {
-			removed = append(removed, "staging volume "+v+" (its volume no longer exists)")
-		}
-	}
+	removed, err := (&app.Service{Engine: eng}).Clean(ctx, env)
 	for _, r := range removed {
 		fmt.Fprintf(w, "removed %s\n", r)
 	}
-	if err != nil {
-		return err
-	}
-	partials, err := archive.CleanPartials(env.BackupDir)
-	for _, p := range partials {
-		fmt.Fprintf(w, "removed partial backup %s\n", env.RelPath(p))
-	}
-	if err != nil {
-		return err
-	}
-	if len(removed)+len(partials) == 0 {
+	if err == nil && len(removed) == 0 {
 		fmt.Fprintln(w, "Nothing to clean.")
 	}
-	return nil
+	return err
 }
