@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
 
 // RemotePrefix starts the keys of the [remote] table on the command line:
@@ -179,7 +181,7 @@ func (r *Remote) Set(key, value string) error {
 	}
 	v, err := sp.parse(value)
 	if err != nil {
-		return fmt.Errorf("%s%s %q: %v; example: docker autobackup config set %s%s %s", RemotePrefix, sp.name, redact(value), err, RemotePrefix, sp.name, quoteArg(sp.example))
+		return fmt.Errorf("%s%s %q: %v; example: docker autobackup config set %s%s %s", RemotePrefix, sp.name, redact(value), err, RemotePrefix, sp.name, text.ShellQuote(sp.example))
 	}
 	assignAny(sp.field(r), v)
 	return nil

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/notify"
 )
 
@@ -357,10 +359,10 @@ func defaultSettings() Settings {
 		KeepTagged:       ptr(0),
 		PruneGuard:       ptr(0.5),
 		Directory:        ptr("./backups"),
-		StopTimeout:      ptr(Duration(30 * time.Second)),
-		StartTimeout:     ptr(Duration(60 * time.Second)),
-		HealthTimeout:    ptr(Duration(180 * time.Second)),
-		PollInterval:     ptr(Duration(2 * time.Second)),
+		StopTimeout:      ptr(Duration(compose.DefaultTimeouts.Stop)),
+		StartTimeout:     ptr(Duration(compose.DefaultTimeouts.Start)),
+		HealthTimeout:    ptr(Duration(compose.DefaultTimeouts.Health)),
+		PollInterval:     ptr(Duration(compose.DefaultTimeouts.Poll)),
 		CompressionLevel: ptr(2),
 		Snapshot:         ptr(SnapshotAuto),
 		CatchUp:          ptr(false),
@@ -483,7 +485,7 @@ func (s *Settings) Set(key, value, projectDir string) error {
 	}
 	v, err := sp.parse(value, projectDir)
 	if err != nil {
-		return fmt.Errorf("%s %q: %v; example: docker autobackup config set %s %s", sp.name, sp.redact(value), err, sp.name, quoteArg(sp.example))
+		return fmt.Errorf("%s %q: %v; example: docker autobackup config set %s %s", sp.name, sp.redact(value), err, sp.name, text.ShellQuote(sp.example))
 	}
 	sp.assign(s, v)
 	return nil
@@ -716,14 +718,6 @@ func tomlLiteral(v any) string {
 		return "[" + strings.Join(q, ", ") + "]"
 	}
 	return formatValue(v)
-}
-
-// quoteArg quotes a command-line argument for a POSIX shell when needed.
-func quoteArg(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n*?[]$\"'\\|&;<>()`#~") {
-		return s
-	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`").Replace(s) + `"`
 }
 
 func parseBool(v, _ string) (any, error) {

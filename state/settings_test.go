@@ -50,7 +50,7 @@ func TestSet(t *testing.T) {
 		{key: "enabled", value: "nonsense", wantErr: `enabled "nonsense": want true or false; example: docker autobackup config set enabled true`},
 		{key: "schedule", value: "0 2 * * *", want: Settings{Schedule: ptr("0 2 * * *")}},
 		{key: "schedule", value: "@every 6h", want: Settings{Schedule: ptr("@every 6h")}},
-		{key: "schedule", value: "0 0 2 * * *", wantErr: `schedule "0 0 2 * * *": want 5 fields (minute hour day month weekday) or a descriptor like @daily, got 6; example: docker autobackup config set schedule "0 2 * * *"`},
+		{key: "schedule", value: "0 0 2 * * *", wantErr: `schedule "0 0 2 * * *": want 5 fields (minute hour day month weekday) or a descriptor like @daily, got 6; example: docker autobackup config set schedule '0 2 * * *'`},
 		{key: "schedule", value: "nonsense", wantErr: `schedule "nonsense": want 5 fields`},
 		{key: "retention_days", value: "30", want: Settings{RetentionDays: ptr(30)}},
 		{key: "retention_days", value: "-1", wantErr: `retention_days "-1": want a whole number of days from 0 (off) to 36500; example: docker autobackup config set retention_days 14`},
