@@ -73,8 +73,8 @@ func (s *Service) PingStart(ctx context.Context, env *Project) {
 	recordDeliveries(env, "", []delivery{{kind: state.DeliveryPing, target: notify.Redact(u), err: err}}, warn)
 }
 
-// ReportBackup reports a finished backup run: the one call runRun and the
-// daemon make after recording it.
+// ReportBackup reports a finished backup run, after it was recorded:
+// notifications, the ping with the run's log (log) on failure, metrics.
 func ReportBackup(ctx context.Context, env *Project, res *backup.Result, runErr error, interrupted bool, log string, warn func(string)) {
 	o := outcome{kind: notify.KindBackup, err: runErr, interrupted: interrupted}
 	if res != nil {

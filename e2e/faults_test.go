@@ -15,7 +15,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 )
 
-// The fault-injection suite of issue 7: whatever happens during a run,
+// The fault-injection suite: whatever happens during a run,
 // services end as they began and nothing that looks like a backup is left
 // unless it is one.
 
