@@ -118,7 +118,14 @@ func classify(err error) error {
 		}
 		return fmt.Errorf("%w: %s", ErrInvalidProject, oneLine(msg))
 	}
-	return fmt.Errorf("%w: %s", ErrInvalidProject, oneLine(err.Error()))
+	return fmt.Errorf("%w: %s", ErrInvalidProject, withoutKind(oneLine(err.Error())))
+}
+
+// withoutKind drops the ": invalid compose project" that compose-go
+// appends to its messages: ErrInvalidProject says it once, in front.
+func withoutKind(msg string) string {
+	m, _ := strings.CutSuffix(msg, ": "+errdefs.ErrInvalid.Error())
+	return m
 }
 
 func oneLine(s string) string {
