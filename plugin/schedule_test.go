@@ -120,7 +120,6 @@ func TestScheduleInstallRefusals(t *testing.T) {
 		o    installOptions
 		want string
 	}{
-		{"disabled", testProject(t, ""), o, "docker autobackup enable"},
 		{"@every in a crontab", enabledProject(t, "@every 6h"), o, "crontab has no @every"},
 		{"both modes", enabledProject(t, "0 2 * * *"), installOptions{cron: true, systemd: true}, "exclude each other"},
 	} {
@@ -132,6 +131,28 @@ func TestScheduleInstallRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(crontab); !os.IsNotExist(err) {
 		t.Errorf("a refused install wrote the crontab: %v", err)
+	}
+}
+
+// TestScheduleInstallDisabled: an entry can be installed before enable,
+// and the output says it does nothing until then, with no next run.
+func TestScheduleInstallDisabled(t *testing.T) {
+	ctx := context.Background()
+	for _, o := range []installOptions{
+		{crontabFile: filepath.Join(t.TempDir(), "crontab")},
+		{systemd: true, unitDir: t.TempDir()},
+		{launchd: true, unitDir: t.TempDir()},
+	} {
+		o.docker, o.env = "/usr/bin/docker", fakeEnv(nil)
+		var out bytes.Buffer
+		if err := runScheduleInstall(ctx, &out, testProject(t, ""), o); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		if !strings.Contains(got, "Backups are disabled for project shop: this entry does nothing until you run: docker autobackup enable\n") ||
+			strings.Contains(got, "Next run") || strings.Contains(got, "anyway") {
+			t.Errorf("install while disabled (%+v) says:\n%s", o, got)
+		}
 	}
 }
 
