@@ -159,7 +159,7 @@ func newHostJob(env *projectEnv, g *globalOptions, o installOptions) (hostJob, e
 	if err != nil {
 		return hostJob{}, err
 	}
-	j := hostJob{logFile: filepath.Join(env.BackupDir, "autobackup.log")}
+	j := hostJob{logFile: filepath.Join(env.BackupDir, "autobackup.log"), env: []string{logTimestampsEnv + "=1"}}
 	j.args = []string{docker}
 	if c := getenv("DOCKER_CONFIG"); c != "" {
 		abs, err := filepath.Abs(c)

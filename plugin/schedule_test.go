@@ -48,7 +48,7 @@ func TestScheduleInstallCrontab(t *testing.T) {
 	if !strings.HasPrefix(string(first), mine) {
 		t.Errorf("the user's lines were changed:\n%s", first)
 	}
-	line := "15 2 * * * DOCKER_HOST=unix:///run/docker.sock /usr/bin/docker --config /home/me/.docker-alt autobackup --project-directory " +
+	line := "15 2 * * * AUTOBACKUP_LOG_TIMESTAMPS=1 DOCKER_HOST=unix:///run/docker.sock /usr/bin/docker --config /home/me/.docker-alt autobackup --project-directory " +
 		g.ProjectDir + " run --if-enabled --quiet >>" + filepath.Join(g.ProjectDir, "backups", "autobackup.log") + " 2>&1\n"
 	if !strings.HasSuffix(string(first), line) {
 		t.Errorf("crontab:\n%s\nwant it to end with:\n%s", first, line)
