@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -274,5 +275,20 @@ func TestShellQuote(t *testing.T) {
 	line := cronLine("0 2 * * *", "/p", hostJob{args: []string{"/usr/bin/docker", "100%"}, logFile: "/l"})
 	if !strings.Contains(line, `100\%`) {
 		t.Errorf("cron line does not escape %%: %s", line)
+	}
+}
+
+// TestScheduleInstallSystemdWithoutUser: with $USER unset (cron, sudo -E,
+// containers) the linger hint still names a user, never ”.
+func TestScheduleInstallSystemdWithoutUser(t *testing.T) {
+	t.Setenv("USER", "")
+	var out bytes.Buffer
+	o := installOptions{systemd: true, unitDir: t.TempDir(), docker: "/usr/bin/docker", env: fakeEnv(nil)}
+	if err := runScheduleInstall(context.Background(), &out, enabledProject(t, "0 2 * * *"), o); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`loginctl enable-linger (\S+)\)`).FindStringSubmatch(out.String())
+	if m == nil || m[1] == "''" || m[1] == `""` {
+		t.Errorf("linger hint without $USER:\n%s", out.String())
 	}
 }
