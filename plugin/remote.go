@@ -125,6 +125,7 @@ func uploadBackups(ctx context.Context, env *projectEnv, w io.Writer, prefix str
 	if t == nil || err != nil {
 		return err
 	}
+	t.Reporter = newPrinter(w, quiet)
 	all, err := env.backups()
 	if err != nil {
 		return err
