@@ -509,6 +509,10 @@ func (t *Target) verifyObject(ctx context.Context, idx *Index, o IndexObject, m 
 			}
 		}
 	}
+	name := o.Name // what the progress is about: the volume, where known
+	if want != nil {
+		name = want.Name
+	}
 	if want == nil || (idx.Encrypted && len(ids) == 0) {
 		rc, err := t.Store.Get(ctx, t.key(idx.ID, o.Name))
 		if err != nil {
@@ -516,7 +520,7 @@ func (t *Target) verifyObject(ctx context.Context, idx *Index, o IndexObject, m 
 		}
 		defer rc.Close()
 		sum := sha256.New()
-		tr := t.track(rc, o.Name, o.Size)
+		tr := t.track(rc, name, o.Size)
 		n, err := io.Copy(sum, tr)
 		tr.done()
 		if err != nil {
@@ -536,7 +540,7 @@ func (t *Target) verifyObject(ctx context.Context, idx *Index, o IndexObject, m 
 	}
 	defer c.Close()
 	sum := sha256.New()
-	tr := t.track(r, o.Name, want.ArchiveBytes)
+	tr := t.track(r, name, want.ArchiveBytes)
 	n, rerr := io.Copy(sum, tr)
 	tr.done()
 	cerr := check()
