@@ -138,6 +138,7 @@ func (s *Service) Upload(ctx context.Context, env *Project) error {
 	if t == nil || err != nil {
 		return err
 	}
+	t.Reporter = s.Reporter
 	all, err := env.Backups()
 	if err != nil {
 		return err

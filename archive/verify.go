@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
 // Check is the result of verifying one volume's archive. Err is nil when
@@ -25,20 +28,42 @@ type Check struct {
 // order; several problems of one archive are joined in its Err. When ctx is
 // cancelled, the remaining checks carry ctx's error.
 func Verify(ctx context.Context, backupPath string, m *Manifest, opts SafetyOptions) []Check {
+	return VerifyProgress(ctx, backupPath, m, opts, nil)
+}
+
+// VerifyProgress is Verify reporting on r (which may be nil) how far it
+// read each archive: VolumeStart, VolumeBytes and VolumeDone events with
+// the archive's bytes.
+func VerifyProgress(ctx context.Context, backupPath string, m *Manifest, opts SafetyOptions, r progress.Reporter) []Check {
 	checks := make([]Check, 0, len(m.Volumes))
 	for _, v := range m.Volumes {
 		c := Check{Volume: v.Name, Archive: v.Archive}
 		if err := ctx.Err(); err != nil {
 			c.Err = err
 		} else {
-			c.Err = verifyVolume(ctx, backupPath, v, opts)
+			progress.Send(r, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: v.ArchiveBytes})
+			var read int64
+			last := time.Now()
+			c.Err = verifyVolume(ctx, backupPath, v, opts, func(n int64) {
+				read = n
+				if now := time.Now(); now.Sub(last) >= reportEvery {
+					last = now
+					progress.Send(r, progress.Event{Kind: progress.VolumeBytes, Volume: v.Name, Bytes: n, Total: v.ArchiveBytes})
+				}
+			})
+			progress.Send(r, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: read, Total: v.ArchiveBytes})
 		}
 		checks = append(checks, c)
 	}
 	return checks
 }
 
-func verifyVolume(ctx context.Context, backupPath string, v Volume, opts SafetyOptions) error {
+// reportEvery is how often a long read reports its progress.
+const reportEvery = 200 * time.Millisecond
+
+// verifyVolume checks one archive; report (if not nil) gets the number of
+// the archive's bytes read so far after each read.
+func verifyVolume(ctx context.Context, backupPath string, v Volume, opts SafetyOptions, report func(int64)) error {
 	f, err := openArchive(backupPath, v)
 	if err != nil {
 		return err
@@ -48,7 +73,7 @@ func verifyVolume(ctx context.Context, backupPath string, v Volume, opts SafetyO
 	// One pass: the file is hashed as the decoder reads it. A synchronous
 	// decoder reads only in this goroutine, so the hash is not raced.
 	sum := sha256.New()
-	file := &countReader{r: io.TeeReader(ctxReader{ctx: ctx, r: f}, sum)}
+	file := &countReader{r: io.TeeReader(ctxReader{ctx: ctx, r: f}, sum), report: report}
 	dec, err := newDecoder(file, 1)
 	if err != nil {
 		return fmt.Errorf("archive %s: %w", v.Archive, err)
@@ -90,12 +115,16 @@ func verifyVolume(ctx context.Context, backupPath string, v Volume, opts SafetyO
 }
 
 type countReader struct {
-	r io.Reader
-	n int64
+	r      io.Reader
+	n      int64
+	report func(int64) // may be nil
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if c.report != nil {
+		c.report(c.n)
+	}
 	return n, err
 }

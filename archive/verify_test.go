@@ -3,10 +3,14 @@ package archive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
 func TestVerify(t *testing.T) {
@@ -122,5 +126,31 @@ func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVerifyProgress: each archive is reported from start to done, the
+// done event with every byte of the archive read.
+func TestVerifyProgress(t *testing.T) {
+	dir := t.TempDir()
+	id := NewID(t0)
+	m := writeBackup(t, dir, id, t0, map[string][]byte{"a1": sampleTar(t), "b1": sampleTar(t)})
+	var got []string
+	r := progress.Func(func(e progress.Event) {
+		if e.Kind != progress.VolumeBytes {
+			got = append(got, fmt.Sprintf("%s %s %d/%d", e.Kind, e.Volume, e.Bytes, e.Total))
+		}
+	})
+	for _, c := range VerifyProgress(t.Context(), filepath.Join(dir, id), m, SafetyOptions{}, r) {
+		if c.Err != nil {
+			t.Fatal(c.Err)
+		}
+	}
+	var want []string
+	for _, v := range m.Volumes {
+		want = append(want, fmt.Sprintf("volume-start %s 0/%d", v.Name, v.ArchiveBytes), fmt.Sprintf("volume-done %s %d/%d", v.Name, v.ArchiveBytes, v.ArchiveBytes))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

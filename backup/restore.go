@@ -86,7 +86,7 @@ func PlanRestore(ctx context.Context, eng Engine, o RestoreOptions) (*RestorePla
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "verify"})
 	var bad []string
 	badArchive := map[string]bool{}
-	for _, c := range archive.Verify(ctx, o.BackupPath, &sub, o.Safety) {
+	for _, c := range archive.VerifyProgress(ctx, o.BackupPath, &sub, o.Safety, o.Reporter) {
 		if c.Err != nil {
 			bad = append(bad, fmt.Sprintf("%s: %v", c.Archive, c.Err))
 			badArchive[c.Archive] = true
@@ -410,7 +410,9 @@ func unpackVolume(ctx context.Context, eng Engine, o RestoreOptions, image strin
 	}
 	defer func() { err = errors.Join(err, removeHelpers(ctx, eng, id)) }()
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: v.TarBytes})
+	stop := whileBusy(o.Reporter, v.Name, v.TarBytes)
 	code, out, err := eng.RunHelper(ctx, id)
+	stop()
 	var res helper.UnpackResult
 	if err := helperOutcome(code, out, err, &res); err != nil {
 		return err
@@ -502,6 +504,31 @@ func stopOthers(ctx context.Context, eng Engine, o RestoreOptions, cs []engine.C
 		stopped = append(stopped, c)
 	}
 	return start, nil
+}
+
+// whileBusy reports, until stop is called, that the copy of volume is
+// still running: a helper writing next to the data shows nothing of its
+// progress until it ends.
+func whileBusy(r progress.Reporter, volume string, total int64) (stop func()) {
+	if r == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				progress.Send(r, progress.Event{Kind: progress.VolumeBusy, Volume: volume, Total: total})
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 type countingReader struct {

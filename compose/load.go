@@ -119,5 +119,12 @@ func classify(err error) error {
 		}
 		return fmt.Errorf("%w: %s", ErrInvalidProject, text.OneLine(msg))
 	}
-	return fmt.Errorf("%w: %s", ErrInvalidProject, text.OneLine(err.Error()))
+	return fmt.Errorf("%w: %s", ErrInvalidProject, withoutKind(text.OneLine(err.Error())))
+}
+
+// withoutKind drops the ": invalid compose project" that compose-go
+// appends to its messages: ErrInvalidProject says it once, in front.
+func withoutKind(msg string) string {
+	m, _ := strings.CutSuffix(msg, ": "+errdefs.ErrInvalid.Error())
+	return m
 }

@@ -346,6 +346,9 @@ func TestLoadErrors(t *testing.T) {
 			if !strings.Contains(msg, tt.message) {
 				t.Errorf("error %q does not contain %q", msg, tt.message)
 			}
+			if n := strings.Count(msg, compose.ErrInvalidProject.Error()); n > 1 {
+				t.Errorf("error %q says %q %d times", msg, compose.ErrInvalidProject, n)
+			}
 		})
 	}
 }

@@ -31,10 +31,11 @@ func TestBadInput(t *testing.T) {
 		state string // autobackup.toml to start from; the good one if ""
 		args  []string
 		want  []string // in the message
+		not   []string // not in the message (said twice, or words of no use)
 	}{
 		{name: "no-compose-file", dir: empty, args: []string{"run"}, want: []string{"compose", empty}},
 		{name: "invalid-yaml", args: []string{"run", "-f", "bad-yaml.yaml"}, want: []string{"yaml: line 4"}},
-		{name: "unknown-dependency", args: []string{"run", "-f", "unknown-dep.yaml"}, want: []string{"cache"}},
+		{name: "unknown-dependency", args: []string{"run", "-f", "unknown-dep.yaml"}, want: []string{"cache"}, not: []string{"invalid compose project: invalid compose project", `": invalid compose project`}},
 		{name: "cycle", args: []string{"run", "-f", "cycle.yaml"}, want: []string{"cycle"}},
 		{name: "invalid-project-name", args: []string{"run", "-p", "Bad Name"}, want: []string{"Bad Name"}},
 		{name: "broken-state-file/run", state: broken, args: []string{"run"}, want: []string{"autobackup.toml line 3", "not changed"}},
@@ -42,10 +43,12 @@ func TestBadInput(t *testing.T) {
 		{name: "broken-state-file/restore", state: broken, args: []string{"restore", id, "--yes"}, want: []string{"autobackup.toml line 3"}},
 		{name: "invalid-cron", args: []string{"config", "set", "schedule", "0 0 2 * * *"}, want: []string{"schedule", "0 0 2 * * *"}},
 		{name: "unknown-setting", args: []string{"config", "set", "frobnicate", "1"}, want: []string{"frobnicate"}},
+		{name: "cron-field-out-of-range", args: []string{"config", "set", "schedule", "0 25 * * *"}, want: []string{"hour", `"25"`, "0-23"}, not: []string{"above maximum"}},
 		{name: "invalid-setting-value", args: []string{"config", "set", "retention_days", "soon"}, want: []string{"retention_days"}},
-		{name: "unknown-backup-id", args: []string{"restore", "20990101-000000-abcd", "--yes"}, want: []string{"20990101-000000-abcd", "docker autobackup list"}},
+		{name: "negative-setting-value", args: []string{"config", "set", "retention_days", "-1"}, want: []string{"retention_days", "0"}, not: []string{"shorthand"}},
+		{name: "unknown-backup-id", args: []string{"restore", "20990101-000000-abcd", "--yes"}, want: []string{"20990101-000000-abcd", "docker autobackup list"}, not: []string{"backup not found", "/backups"}},
 		{name: "not-a-backup-id", args: []string{"restore", "yesterday", "--yes"}, want: []string{"yesterday"}},
-		{name: "volume-not-in-backup", args: []string{"restore", id, "--volume", "nope", "--yes"}, want: []string{"nope"}},
+		{name: "volume-not-in-backup", args: []string{"restore", id, "--volume", "nope", "--yes"}, want: []string{"nope"}, not: []string{"invalid request"}},
 		{name: "unknown-flag", args: []string{"run", "--frobnicate"}, want: []string{"--frobnicate", "--help"}},
 		{name: "unknown-command", args: []string{"frobnicate"}, want: []string{"frobnicate"}},
 	} {
@@ -77,6 +80,11 @@ func TestBadInput(t *testing.T) {
 			for _, w := range c.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("message does not mention %q:\n%s", w, msg)
+				}
+			}
+			for _, w := range c.not {
+				if strings.Contains(msg, w) {
+					t.Errorf("message says %q:\n%s", w, msg)
 				}
 			}
 			if r.Stdout != "" {

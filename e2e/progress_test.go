@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/docker-autobackup/docker-autobackup/internal/s3test"
 )
 
 // TestProgressOnTTY: through a pseudo-terminal (script(1)), the direct
@@ -32,4 +34,62 @@ func TestProgressOnTTY(t *testing.T) {
 	if strings.ContainsAny(r.Stderr, "\r\x1b") {
 		t.Errorf("escape codes without a terminal:\n%q", r.Stderr)
 	}
+}
+
+// TestProgressEveryPhase: on a terminal, push (upload), verify (local and
+// remote) and restore (verify, then the helper unpacking next to the data)
+// each draw a live line per volume, and a restore says restoring/restored,
+// not copying/copied; without a terminal the same commands print no
+// escape codes.
+func TestProgressEveryPhase(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatal("script(1) (util-linux) is needed for the pseudo-terminal")
+	}
+	srv := s3test.Start(t, "bkt")
+	t.Setenv("AB_S3_ENDPOINT", srv.Endpoint)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	t.Setenv("AWS_REGION", "us-east-1")
+	p := NewProject(t)
+	writeFile(t, filepath.Join(p.Dir, "autobackup.toml"), "[settings]\nsnapshot = \"stream\"\ncompression_level = 1\n")
+	p.Compose(t, "up", "-d", "--wait")
+	// Data that does not compress and takes a few seconds to move here.
+	p.Compose(t, "exec", "-T", "app", "sh", "-c", "dd if=/dev/urandom of=/data/big bs=1M count=600 2>/dev/null")
+	vol := p.Volume("data")
+	tty := func(cmd string) string {
+		t.Helper()
+		r := run(t, p.Dir, "script", "-qec", cmd, "/dev/null")
+		if r.Code != 0 {
+			t.Fatalf("%s on a tty: %v", cmd, r)
+		}
+		return r.Stdout
+	}
+	live := func(out, what string) {
+		t.Helper()
+		if !strings.Contains(out, "\r\x1b[K  "+what+" "+vol+":") {
+			t.Errorf("no live line %q:\n%q", what+" "+vol, out)
+		}
+	}
+
+	// The run uploads too: its upload has a live line.
+	live(tty("docker autobackup run"), "uploading")
+	live(tty("docker autobackup verify"), "verifying")
+	live(tty("docker autobackup verify --remote"), "verifying")
+	out := tty("docker autobackup restore --yes --backup-first=false")
+	live(out, "verifying")
+	live(out, "restoring")
+	if !strings.Contains(out, "restoring "+vol+"\r\n") || !strings.Contains(out, "restored "+vol+": ") || strings.Contains(out, "copied") || strings.Contains(out, "copying") {
+		t.Errorf("restore does not say restoring/restored (or says copying):\n%q", out)
+	}
+
+	for _, args := range [][]string{{"push"}, {"verify"}, {"verify", "--remote"}, {"restore", "--yes"}} {
+		r := p.Autobackup(t, args...)
+		if r.Code != 0 {
+			t.Fatalf("%v without a tty: %v", args, r)
+		}
+		if strings.ContainsAny(r.Stdout+r.Stderr, "\r\x1b") {
+			t.Errorf("%v: escape codes without a terminal:\n%q", args, r.Stderr)
+		}
+	}
+	wantAllUp(t, p, "app")
 }

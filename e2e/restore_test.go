@@ -66,8 +66,8 @@ func useDirect(t *testing.T, on bool) {
 	}
 }
 
-// copiedVia checks that every "copied" line of a run or restore names how
-// the data moved.
+// copiedVia checks that the "copied" lines of a run (the "restored" lines
+// of a restore) name how the data moved.
 func copiedVia(t *testing.T, stderr string, direct bool) {
 	t.Helper()
 	want, other := "through the engine's API", "next to the data"

@@ -35,6 +35,19 @@ type hintError struct {
 func (e hintError) Error() string { return e.err.Error() }
 func (e hintError) Unwrap() error { return e.err }
 
+// rewordedErr is err (for errors.Is) told in words of the plugin's own,
+// for an error whose text repeats what the plugin already says.
+type rewordedErr struct {
+	msg string
+	err error
+}
+
+func (e rewordedErr) Error() string { return e.msg }
+func (e rewordedErr) Unwrap() error { return e.err }
+func reworded(err error, msg string) error {
+	return rewordedErr{msg: msg, err: err}
+}
+
 // exitCodeErr carries an exit code 1 with a message already worded for the
 // user (e.g. "verify: 1 of 3 archives is corrupt").
 type exitCodeErr struct {

@@ -327,13 +327,18 @@ func resolveBackup(env *app.Project, project, id string) (*archive.Manifest, str
 	case errors.As(err, &fe):
 		return nil, "", fmt.Errorf("%w (--from-project %s)", err, project)
 	case errors.Is(err, archive.ErrNotFound):
+		msg := fmt.Sprintf("backup %s of project %s is not in %s", id, project, env.RelPath(env.BackupDir))
+		if id == archive.Latest {
+			msg = fmt.Sprintf("no backup of project %s in %s", project, env.RelPath(env.BackupDir))
+		}
+		err = reworded(err, msg)
 		others, _ := archive.Projects(env.BackupDir)
 		others = slices.DeleteFunc(others, func(p string) bool { return p == project })
 		if len(others) > 0 && project == env.Project.Name {
-			return nil, "", hintError{err: fmt.Errorf("%s: %w", env.RelPath(env.BackupDir), err),
+			return nil, "", hintError{err: err,
 				hint: fmt.Sprintf("%s also holds backups of %s; this project is %q (compose project name). To restore another project's backup here: docker autobackup restore --from-project NAME ID", env.RelPath(env.BackupDir), strings.Join(others, ", "), env.Project.Name)}
 		}
-		return nil, "", fmt.Errorf("%s: %w", env.RelPath(env.BackupDir), err)
+		return nil, "", err
 	}
 	return nil, "", fmt.Errorf("backup %s in %s: %w", id, env.RelPath(env.BackupDir), err)
 }

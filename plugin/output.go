@@ -27,6 +27,25 @@ type printer struct {
 	start    map[string]time.Time // per service or volume
 	live     bool                 // a live line is on screen
 	lastLive time.Time
+	phase    string // the Message of the last Phase event
+}
+
+// volumeVerbs says how the volume events of a phase read: the verb of the
+// live line and of the start and end lines, and whether those two lines
+// are printed at all (verify, upload and download print a result line of
+// their own; their progress is the live line only).
+func volumeVerbs(phase string) (doing, done string, lines bool) {
+	switch phase {
+	case "verify":
+		return "verifying", "verified", false
+	case "upload":
+		return "uploading", "uploaded", false
+	case "download":
+		return "downloading", "downloaded", false
+	case "restore":
+		return "restoring", "restored", true
+	}
+	return "copying", "copied", true
 }
 
 func newPrinter(w io.Writer, quiet bool) *printer {
@@ -45,15 +64,25 @@ func (p *printer) Report(e progress.Event) {
 	if p.quiet && e.Kind != progress.Warning {
 		return
 	}
+	doing, done, lines := volumeVerbs(p.phase)
 	switch e.Kind {
 	case progress.Phase:
+		p.phase = e.Message
 		return // the per-step lines say enough
-	case progress.VolumeBytes:
-		what := "copying"
+	case progress.VolumeBytes, progress.VolumeBusy:
+		what := doing
 		if e.Archive {
 			what = "archive"
 		}
-		line := fmt.Sprintf("  %s %s: %s", what, e.Volume, rateLine(e.Bytes, e.Total, time.Since(p.start["v:"+e.Volume])))
+		elapsed := time.Since(p.start["v:"+e.Volume])
+		detail := rateLine(e.Bytes, e.Total, elapsed)
+		if e.Kind == progress.VolumeBusy {
+			detail = elapsed.Round(time.Second).String() + " elapsed"
+			if e.Total > 0 {
+				detail += fmt.Sprintf(", %s in all", humanBytes(e.Total))
+			}
+		}
+		line := fmt.Sprintf("  %s %s: %s", what, e.Volume, detail)
 		if !p.tty {
 			// Without a terminal: a plain line now and then on long
 			// copies, no escape codes.
@@ -93,14 +122,19 @@ func (p *printer) Report(e progress.Event) {
 		p.line("skip     %s: %s", e.Service, e.Message)
 	case progress.VolumeStart:
 		p.start["v:"+e.Volume] = e.Time
-		p.line("copying  %s", e.Volume)
+		if lines {
+			p.line("%-8s %s", doing, e.Volume)
+		}
 	case progress.VolumeDone:
+		if !lines {
+			return
+		}
 		d := e.Time.Sub(p.start["v:"+e.Volume])
 		how := ""
 		if e.Message != "" {
 			how = "; " + e.Message
 		}
-		p.line("copied   %s: %s in %s (%s/s), archive %s%s", e.Volume, humanBytes(e.Bytes), d.Round(time.Millisecond), humanBytes(int64(float64(e.Bytes)/max(d.Seconds(), 0.001))), humanBytes(e.Total), how)
+		p.line("%-8s %s: %s in %s (%s/s), archive %s%s", done, e.Volume, humanBytes(e.Bytes), d.Round(time.Millisecond), humanBytes(int64(float64(e.Bytes)/max(d.Seconds(), 0.001))), humanBytes(e.Total), how)
 	case progress.Warning:
 		p.line("WARNING  %s", e.Message)
 	default:
@@ -125,7 +159,8 @@ func since(a, b time.Time) string {
 func rateLine(n, total int64, elapsed time.Duration) string {
 	rate := float64(n) / max(elapsed.Seconds(), 0.001)
 	s := fmt.Sprintf("%s  %s/s", humanBytes(n), humanBytes(int64(rate)))
-	if total > 0 && rate > 0 && n < total {
+	// An ETA from the first fraction of a second says nothing.
+	if total > 0 && rate > 0 && n < total && elapsed >= time.Second {
 		eta := time.Duration(float64(total-n) / rate * float64(time.Second))
 		s += fmt.Sprintf("  ~%s of ~%s  ETA %s", pct(n, total), humanBytes(total), eta.Round(time.Second))
 	}

@@ -41,3 +41,44 @@ func TestPrinterProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestPrinterPhases: the volume lines say what the phase does with the
+// data (restoring, not copying); verify and upload, which print results
+// of their own, only draw the live line, and clear it before the result.
+func TestPrinterPhases(t *testing.T) {
+	start := time.Now().Add(-time.Minute)
+	for _, tc := range []struct {
+		phase string
+		kind  progress.Kind
+		live  string // the live line, after \r\033[K
+		lines []string
+	}{
+		{"restore", progress.VolumeBytes, "  restoring shop_db: 1.0 MB", []string{"restoring shop_db\n", "restored shop_db: "}},
+		{"restore", progress.VolumeBusy, "  restoring shop_db: 1m0s elapsed, 4.2 MB in all", []string{"restoring shop_db\n", "restored shop_db: "}},
+		{"verify", progress.VolumeBytes, "  verifying shop_db: 1.0 MB", nil},
+		{"upload", progress.VolumeBytes, "  uploading shop_db: 1.0 MB", nil},
+		{"snapshot", progress.VolumeBytes, "  copying shop_db: 1.0 MB", []string{"copying  shop_db\n", "copied   shop_db: "}},
+	} {
+		var buf bytes.Buffer
+		p := &printer{w: &buf, tty: true, start: map[string]time.Time{}}
+		p.Report(progress.Event{Kind: progress.Phase, Message: tc.phase})
+		p.Report(progress.Event{Kind: progress.VolumeStart, Volume: "shop_db", Total: 4 << 20, Time: start})
+		p.Report(progress.Event{Kind: tc.kind, Volume: "shop_db", Bytes: 1 << 20, Total: 4 << 20})
+		p.Report(progress.Event{Kind: progress.VolumeDone, Volume: "shop_db", Bytes: 4 << 20, Total: 1 << 20, Time: time.Now()})
+		out := buf.String()
+		if !strings.Contains(out, "\r\033[K"+tc.live) {
+			t.Errorf("%s: no live line %q:\n%q", tc.phase, tc.live, out)
+		}
+		if len(tc.lines) == 0 && !strings.HasSuffix(out, "\r\033[K") {
+			t.Errorf("%s: the live line is not cleared at the end:\n%q", tc.phase, out)
+		}
+		for _, l := range tc.lines {
+			if !strings.Contains(out, l) {
+				t.Errorf("%s: no line %q:\n%q", tc.phase, l, out)
+			}
+		}
+		if len(tc.lines) == 0 && strings.Contains(out, "\n") {
+			t.Errorf("%s: lines besides the live one:\n%q", tc.phase, out)
+		}
+	}
+}

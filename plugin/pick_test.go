@@ -82,3 +82,23 @@ func TestListAfterDirectoryChange(t *testing.T) {
 		t.Errorf("list after the directory changed: %+v", list)
 	}
 }
+
+// TestBackupNotFoundMessage: a missing backup is said once, with the
+// folder as the user named it, and the exit code and hint of a usage error.
+func TestBackupNotFoundMessage(t *testing.T) {
+	g := testProject(t, "")
+	env, err := loadProject(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ id, want string }{
+		{"20261201-000000-abcd", "autobackup: backup 20261201-000000-abcd of project shop is not in backups\nTry: docker autobackup list"},
+		{archive.Latest, "autobackup: no backup of project shop in backups\nTry: docker autobackup list"},
+	} {
+		_, _, err := resolveBackup(env, "shop", tc.id)
+		code, msg := classify(err)
+		if code != ExitUsage || msg != tc.want {
+			t.Errorf("%s: exit %d, message %q; want exit %d, %q", tc.id, code, msg, ExitUsage, tc.want)
+		}
+	}
+}

@@ -205,6 +205,7 @@ func resolveForRestore(ctx context.Context, env *app.Project, from, id string, o
 	if !o.quiet {
 		fmt.Fprintf(w, "autobackup: downloading backup %s from %s into %s\n", id, t.Store, env.RelPath(env.BackupDir))
 	}
+	t.Reporter = newPrinter(w, o.quiet)
 	m, path, err := t.Download(ctx, id, env.BackupDir, ids)
 	if err != nil {
 		if errors.Is(err, remote.ErrNoIdentity) || errors.Is(err, crypt.ErrWrongIdentity) {
@@ -246,12 +247,14 @@ func describeRestore(w io.Writer, m *archive.Manifest, rp *backup.RestorePlan) {
 }
 
 // printImages shows the images the backed-up data belongs to, so a user
-// rolling back an upgrade knows which versions to run with it.
+// rolling back an upgrade knows which versions to run with it: one line
+// per image, with the services that ran it.
 func printImages(w io.Writer, m *archive.Manifest) {
 	if len(m.Services) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "The data belongs to these images (as running at backup time):")
+	var refs []string
+	users := map[string][]string{}
 	for _, s := range m.Services {
 		ref := s.Image
 		if len(s.RepoDigests) > 0 {
@@ -259,7 +262,14 @@ func printImages(w io.Writer, m *archive.Manifest) {
 		} else if s.ImageID != "" {
 			ref += " (" + shortDigest(s.ImageID) + ")"
 		}
-		fmt.Fprintf(w, "  %-16s %s\n", s.Name, ref)
+		if users[ref] == nil {
+			refs = append(refs, ref)
+		}
+		users[ref] = append(users[ref], s.Name)
+	}
+	fmt.Fprintln(w, "The data belongs to these images (as running at backup time):")
+	for _, ref := range refs {
+		fmt.Fprintf(w, "  %-16s %s\n", strings.Join(users[ref], ", "), ref)
 	}
 }
 

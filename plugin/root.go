@@ -11,6 +11,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/compose"
@@ -90,10 +91,23 @@ directory, or select the project like docker compose does (-f, -p, ...).`,
 		newCLIHookCommand(dockerCli),
 	)
 	for _, c := range cmd.Commands() {
+		if c.Name() == "version" || c.Name() == "hooks" {
+			hideProjectFlags(c, f)
+		}
 		wrapErrors(c)
 	}
 	wrapErrors(cmd)
 	return cmd
+}
+
+// hideProjectFlags keeps the project-selection flags out of the help of
+// c and its subcommands, which work without a project.
+func hideProjectFlags(c *cobra.Command, project *pflag.FlagSet) {
+	c.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+		project.VisitAll(func(f *pflag.Flag) { f.Hidden = true })
+		defer project.VisitAll(func(f *pflag.Flag) { f.Hidden = false })
+		cmd.Root().HelpFunc()(cmd, args)
+	})
 }
 
 // wrapErrors routes a command's error through the one mapping to messages

@@ -159,7 +159,7 @@ func newHostJob(env *app.Project, g *globalOptions, o installOptions) (hostJob, 
 	if err != nil {
 		return hostJob{}, err
 	}
-	j := hostJob{logFile: filepath.Join(env.BackupDir, "autobackup.log")}
+	j := hostJob{logFile: filepath.Join(env.BackupDir, "autobackup.log"), env: []string{logTimestampsEnv + "=1"}}
 	j.args = []string{docker}
 	if c := getenv("DOCKER_CONFIG"); c != "" {
 		abs, err := filepath.Abs(c)
@@ -250,20 +250,28 @@ func runScheduleInstall(ctx context.Context, w io.Writer, g *globalOptions, o in
 	if err != nil {
 		return err
 	}
-	r := env.Settings
-	if !r.Enabled {
-		return usageErrorf("backups are disabled for project %s, so an entry would back up anyway; enable them first: docker autobackup enable", env.Project.Name)
-	}
 	j, err := newHostJob(env, g, o)
 	if err != nil {
 		return err
 	}
-	if o.systemd {
-		return installSystemd(w, env, j, o)
+	switch {
+	case o.systemd:
+		err = installSystemd(w, env, j, o)
+	case o.launchd:
+		err = installLaunchd(w, env, j, o)
+	default:
+		err = installCron(ctx, w, env, j, o)
 	}
-	if o.launchd {
-		return installLaunchd(w, env, j, o)
+	if err == nil && !env.Settings.Enabled {
+		// The entry runs `run --if-enabled`: installing it first is fine,
+		// but it must not look like backups will happen.
+		fmt.Fprintf(w, "Backups are disabled for project %s: this entry does nothing until you run: docker autobackup enable\n", env.Project.Name)
 	}
+	return err
+}
+
+func installCron(ctx context.Context, w io.Writer, env *app.Project, j hostJob, o installOptions) error {
+	r := env.Settings
 	expr, err := cronExpr(r.Schedule)
 	if err != nil {
 		return err
@@ -295,7 +303,11 @@ func runScheduleInstall(ctx context.Context, w io.Writer, g *globalOptions, o in
 		verb = "Replaced the entry in"
 	}
 	fmt.Fprintf(w, "%s %s:\n%s", verb, ct, entry)
-	fmt.Fprintf(w, "Output goes to %s. Next run: %s.\n", j.logFile, nextRunString(r.Schedule))
+	fmt.Fprintf(w, "Output goes to %s.", j.logFile)
+	if r.Enabled {
+		fmt.Fprintf(w, " Next run: %s.", nextRunString(r.Schedule))
+	}
+	fmt.Fprintln(w)
 	return nil
 }
 

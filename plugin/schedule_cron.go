@@ -100,7 +100,7 @@ func (userCrontab) read(ctx context.Context) (string, error) {
 			return "", nil
 		}
 		if errors.Is(err, exec.ErrNotFound) {
-			return "", fmt.Errorf("crontab -l: %w; install cron, or use --systemd or docker autobackup daemon", err)
+			return "", fmt.Errorf("crontab -l: %w; install cron (Debian, Ubuntu: sudo apt-get install cron), or use --systemd or docker autobackup daemon", err)
 		}
 		return "", fmt.Errorf("crontab -l: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}

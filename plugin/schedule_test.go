@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestScheduleInstallCrontab(t *testing.T) {
 	if !strings.HasPrefix(string(first), mine) {
 		t.Errorf("the user's lines were changed:\n%s", first)
 	}
-	line := "15 2 * * * DOCKER_HOST=unix:///run/docker.sock /usr/bin/docker --config /home/me/.docker-alt autobackup --project-directory " +
+	line := "15 2 * * * AUTOBACKUP_LOG_TIMESTAMPS=1 DOCKER_HOST=unix:///run/docker.sock /usr/bin/docker --config /home/me/.docker-alt autobackup --project-directory " +
 		g.ProjectDir + " run --if-enabled --quiet >>" + filepath.Join(g.ProjectDir, "backups", "autobackup.log") + " 2>&1\n"
 	if !strings.HasSuffix(string(first), line) {
 		t.Errorf("crontab:\n%s\nwant it to end with:\n%s", first, line)
@@ -122,7 +123,6 @@ func TestScheduleInstallRefusals(t *testing.T) {
 		o    installOptions
 		want string
 	}{
-		{"disabled", testProject(t, ""), o, "docker autobackup enable"},
 		{"@every in a crontab", enabledProject(t, "@every 6h"), o, "crontab has no @every"},
 		{"both modes", enabledProject(t, "0 2 * * *"), installOptions{cron: true, systemd: true}, "exclude each other"},
 	} {
@@ -134,6 +134,28 @@ func TestScheduleInstallRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(crontab); !os.IsNotExist(err) {
 		t.Errorf("a refused install wrote the crontab: %v", err)
+	}
+}
+
+// TestScheduleInstallDisabled: an entry can be installed before enable,
+// and the output says it does nothing until then, with no next run.
+func TestScheduleInstallDisabled(t *testing.T) {
+	ctx := context.Background()
+	for _, o := range []installOptions{
+		{crontabFile: filepath.Join(t.TempDir(), "crontab")},
+		{systemd: true, unitDir: t.TempDir()},
+		{launchd: true, unitDir: t.TempDir()},
+	} {
+		o.docker, o.env = "/usr/bin/docker", fakeEnv(nil)
+		var out bytes.Buffer
+		if err := runScheduleInstall(ctx, &out, testProject(t, ""), o); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		if !strings.Contains(got, "Backups are disabled for project shop: this entry does nothing until you run: docker autobackup enable\n") ||
+			strings.Contains(got, "Next run") || strings.Contains(got, "anyway") {
+			t.Errorf("install while disabled (%+v) says:\n%s", o, got)
+		}
 	}
 }
 
@@ -255,5 +277,20 @@ func TestShellQuote(t *testing.T) {
 	line := cronLine("0 2 * * *", "/p", hostJob{args: []string{"/usr/bin/docker", "100%"}, logFile: "/l"})
 	if !strings.Contains(line, `100\%`) {
 		t.Errorf("cron line does not escape %%: %s", line)
+	}
+}
+
+// TestScheduleInstallSystemdWithoutUser: with $USER unset (cron, sudo -E,
+// containers) the linger hint still names a user, never ”.
+func TestScheduleInstallSystemdWithoutUser(t *testing.T) {
+	t.Setenv("USER", "")
+	var out bytes.Buffer
+	o := installOptions{systemd: true, unitDir: t.TempDir(), docker: "/usr/bin/docker", env: fakeEnv(nil)}
+	if err := runScheduleInstall(context.Background(), &out, enabledProject(t, "0 2 * * *"), o); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`loginctl enable-linger (\S+)\)`).FindStringSubmatch(out.String())
+	if m == nil || m[1] == "''" || m[1] == `""` {
+		t.Errorf("linger hint without $USER:\n%s", out.String())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/app"
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
+	"github.com/docker-autobackup/docker-autobackup/progress"
 	"github.com/docker-autobackup/docker-autobackup/state"
 )
 
@@ -22,6 +23,7 @@ type verifyOptions struct {
 	remote       bool
 	identity     string
 	tag          string
+	reporter     progress.Reporter // how far each archive is read; nil for none
 }
 
 func newVerifyCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
@@ -54,6 +56,7 @@ manifest. Without an identity, encrypted backups get the first check only.`,
 				}
 				id = "tag:" + o.tag
 			}
+			o.reporter = newPrinter(dockerCli.Err(), false)
 			if o.remote {
 				return runVerifyRemote(cmd.Context(), dockerCli.Out(), g, id, o)
 			}
@@ -99,7 +102,8 @@ func runVerify(ctx context.Context, w io.Writer, g *globalOptions, id string, o 
 			continue
 		}
 		results[e.ID] = ""
-		for _, c := range archive.Verify(ctx, e.Path, e.Manifest, archive.SafetyOptions{AllowDevices: o.allowDevices}) {
+		progress.Send(o.reporter, progress.Event{Kind: progress.Phase, Message: "verify"})
+		for _, c := range archive.VerifyProgress(ctx, e.Path, e.Manifest, archive.SafetyOptions{AllowDevices: o.allowDevices}, o.reporter) {
 			if c.Err != nil {
 				bad++
 				if results[e.ID] == "" {
@@ -168,6 +172,7 @@ func runVerifyRemote(ctx context.Context, w io.Writer, g *globalOptions, id stri
 	if err != nil {
 		return err
 	}
+	t.Reporter = o.reporter
 	ids, err := env.Identities(o.identity)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/crypt"
+	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
 // IndexName is the plaintext index object of a backup, written last.
@@ -67,6 +68,11 @@ type Target struct {
 	Host string
 	// Now is for tests; time.Now when nil.
 	Now func() time.Time
+	// Reporter, if not nil, gets the progress of uploads, downloads and
+	// verifications: a Phase ("upload", "download", "verify"), then
+	// VolumeStart, VolumeBytes and VolumeDone per archive, with the bytes
+	// of the archive as stored locally (plaintext) where it is known.
+	Reporter progress.Reporter
 }
 
 // Folder returns the folder of a project's backups in a store.
@@ -104,12 +110,15 @@ func (t *Target) Has(ctx context.Context, id string) (bool, error) {
 func (t *Target) Upload(ctx context.Context, dir string, m *archive.Manifest) (*Index, error) {
 	idx := &Index{FormatVersion: IndexVersion, ID: m.ID, Project: m.Project, Host: t.Host, Tag: m.Tag,
 		Started: m.Started, Finished: m.Finished, Encrypted: len(t.Recipients) > 0}
+	progress.Send(t.Reporter, progress.Event{Kind: progress.Phase, Message: "upload"})
 	for _, v := range m.Volumes {
 		f, err := os.Open(filepath.Join(dir, v.Archive))
 		if err != nil {
 			return nil, fmt.Errorf("upload %s: %w", m.ID, err)
 		}
-		obj, plainSum, err := t.put(ctx, m.ID, v.Archive, f)
+		r := t.track(f, v.Name, v.ArchiveBytes)
+		obj, plainSum, err := t.put(ctx, m.ID, v.Archive, r)
+		r.done()
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("upload %s: %w", m.ID, err)
@@ -417,6 +426,7 @@ func (t *Target) Download(ctx context.Context, id, dir string, ids []age.Identit
 		return nil, "", err
 	}
 	defer p.Abort()
+	progress.Send(t.Reporter, progress.Event{Kind: progress.Phase, Message: "download"})
 	for _, v := range m.Volumes {
 		if err := t.fetchArchive(ctx, idx, v, p.Path(), ids); err != nil {
 			return nil, "", fmt.Errorf("download %s: %w", id, err)
@@ -444,7 +454,9 @@ func (t *Target) fetchArchive(ctx context.Context, idx *Index, v archive.Volume,
 	}
 	defer f.Close()
 	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, sum), r)
+	tr := t.track(r, v.Name, v.ArchiveBytes)
+	n, err := io.Copy(io.MultiWriter(f, sum), tr)
+	tr.done()
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Name, err)
 	}
@@ -478,6 +490,7 @@ func (t *Target) Verify(ctx context.Context, id string, ids []age.Identity) ([]C
 			return []Check{{Object: archive.ManifestName, Err: err}}, nil
 		}
 	}
+	progress.Send(t.Reporter, progress.Event{Kind: progress.Phase, Message: "verify"})
 	var checks []Check
 	for _, o := range idx.Objects {
 		c := Check{Object: o.Name}
@@ -496,6 +509,10 @@ func (t *Target) verifyObject(ctx context.Context, idx *Index, o IndexObject, m 
 			}
 		}
 	}
+	name := o.Name // what the progress is about: the volume, where known
+	if want != nil {
+		name = want.Name
+	}
 	if want == nil || (idx.Encrypted && len(ids) == 0) {
 		rc, err := t.Store.Get(ctx, t.key(idx.ID, o.Name))
 		if err != nil {
@@ -503,7 +520,9 @@ func (t *Target) verifyObject(ctx context.Context, idx *Index, o IndexObject, m 
 		}
 		defer rc.Close()
 		sum := sha256.New()
-		n, err := io.Copy(sum, rc)
+		tr := t.track(rc, name, o.Size)
+		n, err := io.Copy(sum, tr)
+		tr.done()
 		if err != nil {
 			return fmt.Errorf("%s: read: %w", o.Name, err)
 		}
@@ -521,7 +540,9 @@ func (t *Target) verifyObject(ctx context.Context, idx *Index, o IndexObject, m 
 	}
 	defer c.Close()
 	sum := sha256.New()
-	n, rerr := io.Copy(sum, r)
+	tr := t.track(r, name, want.ArchiveBytes)
+	n, rerr := io.Copy(sum, tr)
+	tr.done()
 	cerr := check()
 	if cerr != nil {
 		return cerr
@@ -569,3 +590,37 @@ func (t *Target) Delete(ctx context.Context, id string) (locked []string, err er
 }
 
 var errUploadEnded = errors.New("upload ended")
+
+// reportEvery is how often a transfer reports its progress.
+const reportEvery = 200 * time.Millisecond
+
+// tracked is a reader that reports the bytes read through it as the
+// progress of one archive (named volume, total bytes expected).
+type tracked struct {
+	r      io.Reader
+	rep    progress.Reporter
+	volume string
+	total  int64
+	n      int64
+	last   time.Time
+}
+
+// track starts reporting the progress of reading r; call done at the end.
+func (t *Target) track(r io.Reader, volume string, total int64) *tracked {
+	progress.Send(t.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: volume, Total: total})
+	return &tracked{r: r, rep: t.Reporter, volume: volume, total: total, last: time.Now()}
+}
+
+func (c *tracked) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if now := time.Now(); c.rep != nil && now.Sub(c.last) >= reportEvery {
+		c.last = now
+		progress.Send(c.rep, progress.Event{Kind: progress.VolumeBytes, Volume: c.volume, Bytes: c.n, Total: c.total})
+	}
+	return n, err
+}
+
+func (c *tracked) done() {
+	progress.Send(c.rep, progress.Event{Kind: progress.VolumeDone, Volume: c.volume, Bytes: c.n, Total: c.total})
+}

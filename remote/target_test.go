@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
 // makeBackup writes a committed local backup with one archive of random
@@ -211,5 +214,49 @@ func TestUploadFailureLeavesNoIndex(t *testing.T) {
 	}
 	if ok, _ := tg.Has(ctx, m.ID); ok {
 		t.Error("a failed upload has an index")
+	}
+}
+
+// TestTransferProgress: upload, download and verify each report their
+// phase and every archive from start to done with all its bytes, so the
+// plugin can draw a progress line per volume.
+func TestTransferProgress(t *testing.T) {
+	ctx := context.Background()
+	id, _ := age.GenerateX25519Identity()
+	dir := t.TempDir()
+	var got []string
+	tg := &Target{Store: NewMemory(), Folder: Folder("shop", ""), Recipients: []age.Recipient{id.Recipient()},
+		Reporter: progress.Func(func(e progress.Event) {
+			switch e.Kind {
+			case progress.Phase:
+				got = append(got, e.Message)
+			case progress.VolumeStart, progress.VolumeDone:
+				got = append(got, fmt.Sprintf("%s %s %d/%d", e.Kind, e.Volume, e.Bytes, e.Total))
+			}
+		})}
+	m := makeBackup(t, dir, time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
+	if _, err := tg.Upload(ctx, filepath.Join(dir, m.ID), m); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tg.Download(ctx, m.ID, t.TempDir(), []age.Identity{id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.Verify(ctx, m.ID, []age.Identity{id}); err != nil {
+		t.Fatal(err)
+	}
+	n := m.Volumes[0].ArchiveBytes
+	var want []string
+	for _, phase := range []string{"upload", "download", "verify"} {
+		want = append(want, phase, fmt.Sprintf("volume-start shop_data 0/%d", n), fmt.Sprintf("volume-done shop_data %d/%d", n, n))
+	}
+	// verify reads the manifest's object too, after the archive's.
+	idx, err := tg.Index(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := idx.Objects[len(idx.Objects)-1]
+	want = append(want, fmt.Sprintf("volume-start %s 0/%d", mo.Name, mo.Size), fmt.Sprintf("volume-done %s %d/%d", mo.Name, mo.Size, mo.Size))
+	if !slices.Equal(got, want) {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

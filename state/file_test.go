@@ -122,7 +122,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"unknown table", "[settings]\nenabled = true\n\n[extra]\nx = 1\n", 4, "extra", "unknown key extra"},
 		{"unknown backup key", "[[backups]]\nid = \"a\"\nstatus = \"success\"\ncolor = \"red\"\n", 4, "backups.color", "unknown key backups.color"},
 		{"six-field cron", "[settings]\nschedule = \"0 0 2 * * *\"\n", 2, "settings.schedule", `schedule = "0 0 2 * * *": want 5 fields (minute hour day month weekday) or a descriptor like @daily, got 6; example: schedule = "0 2 * * *"`},
-		{"bad cron value", "[settings]\nschedule = \"61 2 * * *\"\n", 2, "settings.schedule", "above maximum"},
+		{"bad cron value", "[settings]\nschedule = \"61 2 * * *\"\n", 2, "settings.schedule", `the minute field "61" is not valid: it takes 0-59`},
 		{"negative days", "[settings]\nretention_days = -1\n", 2, "settings.retention_days", "retention_days = -1: want a whole number of days"},
 		{"zero keep_min", "\n[settings]\n  keep_min = 0 # none\n", 3, "settings.keep_min", "keep_min = 0"},
 		{"duration without unit", "[settings]\nstop_timeout = \"30\"\n", 2, "settings.stop_timeout", `stop_timeout = "30": want a duration with a unit`},

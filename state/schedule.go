@@ -66,12 +66,43 @@ func parseSchedule(expr string) (s cron.Schedule, err error) {
 	}()
 	s, err = cronParser.Parse(spec)
 	if err != nil {
+		if ferr := fieldError(rest); ferr != nil {
+			return nil, ferr
+		}
 		return nil, err
 	}
 	if s.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
 		return nil, errors.New("never fires (no such date)")
 	}
 	return s, nil
+}
+
+// cronFields name the five fields of a cron expression and what each takes.
+var cronFields = [5]struct{ name, takes string }{
+	{"minute", "0-59"},
+	{"hour", "0-23"},
+	{"day of month", "1-31"},
+	{"month", "1-12 or JAN-DEC"},
+	{"weekday", "0-6 (0 is Sunday) or SUN-SAT"},
+}
+
+// fieldError says which field of a 5-field cron expression is wrong and
+// what it takes, rather than the parser's "above maximum (23): 25"; nil
+// when each field parses on its own.
+func fieldError(expr string) error {
+	fields := strings.Fields(expr)
+	if len(fields) != len(cronFields) {
+		return nil
+	}
+	for i, f := range fields {
+		probe := []string{"*", "*", "*", "*", "*"}
+		probe[i] = f
+		if _, err := cronParser.Parse(strings.Join(probe, " ")); err != nil {
+			return fmt.Errorf("the %s field %q is not valid: it takes %s, a range like 1-5, a list like 1,15 or a step like */6",
+				cronFields[i].name, f, cronFields[i].takes)
+		}
+	}
+	return nil
 }
 
 // NextRuns returns the next n times expr fires after from, in from's

@@ -16,5 +16,5 @@ func main() {
 	if helper.Is(os.Args) {
 		os.Exit(helper.Main(os.Args, os.Stderr))
 	}
-	plugin.Run(abplugin.NewRootCommand, autobackup.Metadata())
+	plugin.Run(abplugin.NewRootCommand, autobackup.Metadata(), abplugin.CLIOptions()...)
 }
