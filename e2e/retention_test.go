@@ -136,7 +136,7 @@ func TestRetentionGFS(t *testing.T) {
 	old := ageBackup(t, p, real, now.AddDate(0, 0, -200))
 	p.Compose(t, "exec", "-T", "store", "rm", "/data/blob")
 	r := p.Autobackup(t, "run")
-	if r.Code != 0 || !strings.Contains(r.Stderr, "WARNING pruning stopped: the newest successful backup") {
+	if r.Code != 0 || !strings.Contains(r.Stderr, "WARNING  pruning stopped: the newest successful backup") {
 		t.Fatalf("run of an emptied volume: %v", r)
 	}
 	suspect := strings.TrimSpace(r.Stdout)
