@@ -239,7 +239,7 @@ func describeRestore(w io.Writer, m *archive.Manifest, rp *backup.RestorePlan) {
 		fmt.Fprintf(w, "Outside the project, stopped meanwhile (--stop-others): %s\n", c.Name)
 	}
 	if len(rp.StopOrder) > 0 {
-		fmt.Fprintf(w, "Services stopped meanwhile, in this order: %s\n", orderString(rp.StopOrder))
+		fmt.Fprintf(w, "Services stopped meanwhile, in this order: %s\n", orderString(rp.StopOrder, ""))
 	} else {
 		fmt.Fprintln(w, "No running service uses them: nothing will be stopped.")
 	}

@@ -235,8 +235,8 @@ func printPlan(ctx context.Context, w io.Writer, eng engine.Engine, env *app.Pro
 		}
 		fmt.Fprintf(w, "  then uploaded to: %s, %s, after the services are back (the bucket is checked before anything stops)\n", rc.URL, enc)
 	}
-	fmt.Fprintf(w, "  stop order:  %s\n", orderString(plan.StopOrder))
-	fmt.Fprintf(w, "  start order: %s\n", orderString(plan.StartOrder))
+	fmt.Fprintf(w, "  stop order:  %s\n", orderString(plan.StopOrder, "(none: no running service to stop)"))
+	fmt.Fprintf(w, "  start order: %s\n", orderString(plan.StartOrder, "(none: nothing is stopped)"))
 	for svc, why := range plan.Kept {
 		fmt.Fprintf(w, "  kept running: %s (%s)\n", svc, why)
 	}
@@ -246,9 +246,9 @@ func printPlan(ctx context.Context, w io.Writer, eng engine.Engine, env *app.Pro
 	return nil
 }
 
-func orderString(levels [][]string) string {
+func orderString(levels [][]string, none string) string {
 	if len(levels) == 0 {
-		return "(none: no running service to stop)"
+		return none
 	}
 	parts := make([]string, len(levels))
 	for i, l := range levels {
