@@ -83,6 +83,9 @@ type ExecSpec struct {
 	Privileged bool
 	WorkingDir string
 	Env        []string
+	// Output, when set, receives the command's stdout as it arrives; the
+	// output Exec returns then holds the tail of its stderr only.
+	Output io.Writer
 }
 
 // Execer runs commands in containers (hooks).
