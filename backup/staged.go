@@ -64,7 +64,7 @@ func syncRequest(delta bool) *protocol.Sync {
 
 // syncProgressEvery is how often a sync helper reports progress; a sync
 // that ends sooner says nothing until its result.
-const syncProgressEvery = 250 * time.Millisecond
+const syncProgressEvery = 100 * time.Millisecond
 
 // stager keeps one volume's staging helper between the phases of a staged
 // backup: pre-copy while running, delta sync while stopped, archive after.

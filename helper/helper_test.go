@@ -101,7 +101,7 @@ func TestSyncProgress(t *testing.T) {
 		t.Fatalf("%d progress reports during a sync of %d files that takes ~%d ms", len(seen), n, n*5/4)
 	}
 	for i, p := range seen {
-		if p.Files > n || p.Bytes != p.Files*size || i > 0 && p.Files < seen[i-1].Files {
+		if p.Files > n || p.Bytes < p.Files*size || p.Bytes > n*size || i > 0 && (p.Files < seen[i-1].Files || p.Bytes < seen[i-1].Bytes) {
 			t.Errorf("progress %d: %+v (before: %+v)", i, p, seen[max(i-1, 0)])
 		}
 	}
@@ -124,5 +124,33 @@ func TestSyncProgress(t *testing.T) {
 	res = SyncStats{}
 	if err := s.Result(&res); err != nil || res.Copied != n {
 		t.Errorf("streamed result %+v, %v", res, err)
+	}
+}
+
+// A file being copied counts in the progress with what is written of it,
+// and the count never goes back when it moves from being copied to done.
+func TestSyncProgressWithinAFile(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := &syncer{opts: SyncOptions{Progress: func(protocol.Progress) {}}}
+	s.done(100)
+	fd := int(f.Fd())
+	s.track(fd, true)
+	if _, err := f.Write(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.progress(); got != (protocol.Progress{Files: 1, Bytes: 1100}) {
+		t.Errorf("progress with a file under way = %+v, want 1 file, 1100 bytes", got)
+	}
+	s.track(fd, false) // done, but not yet counted as such
+	if got := s.progress(); got.Bytes != 1100 {
+		t.Errorf("progress between copied and done = %+v, want it to stay at 1100 bytes", got)
+	}
+	s.done(1000)
+	if got := s.progress(); got != (protocol.Progress{Files: 2, Bytes: 1100}) {
+		t.Errorf("progress once done = %+v, want 2 files, 1100 bytes", got)
 	}
 }

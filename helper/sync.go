@@ -280,6 +280,11 @@ type syncer struct {
 	// regular files done (copied, patched or found unchanged) and their
 	// bytes, for progress
 	doneFiles, doneBytes atomic.Int64
+	// the temporary files being filled, whose sizes count as progress too
+	// (a large file would show none until it is done)
+	inflightMu sync.Mutex
+	inflight   map[int]bool
+	shown      int64 // bytes last reported: a file between both counts must not make it go back
 
 	mu    sync.Mutex // guards the fields below once workers run
 	next  map[string]indexEntry
@@ -334,6 +339,41 @@ func (s *syncer) done(size int64) {
 	s.doneBytes.Add(size)
 }
 
+// track adds (or removes) the temporary file open as fd to what progress
+// counts while it is filled.
+func (s *syncer) track(fd int, on bool) {
+	if s.opts.Progress == nil {
+		return
+	}
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	if s.inflight == nil {
+		s.inflight = map[int]bool{}
+	}
+	if on {
+		s.inflight[fd] = true
+	} else {
+		delete(s.inflight, fd)
+	}
+}
+
+// progress is how far the pass got: files done, and their bytes plus
+// what is written of the files being copied.
+func (s *syncer) progress() protocol.Progress {
+	p := protocol.Progress{Files: s.doneFiles.Load(), Bytes: s.doneBytes.Load()}
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	for fd := range s.inflight {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			p.Bytes += st.Size
+		}
+	}
+	p.Bytes = max(p.Bytes, s.shown)
+	s.shown = p.Bytes
+	return p
+}
+
 // reportProgress calls opts.Progress every opts.ProgressEvery until the
 // returned function is called.
 func (s *syncer) reportProgress() (stop func()) {
@@ -354,7 +394,7 @@ func (s *syncer) reportProgress() (stop func()) {
 			case <-quit:
 				return
 			case <-t.C:
-				s.opts.Progress(protocol.Progress{Files: s.doneFiles.Load(), Bytes: s.doneBytes.Load()})
+				s.opts.Progress(s.progress())
 			}
 		}
 	}()
@@ -634,6 +674,7 @@ func (s *syncer) copyFile(rel string) {
 		return
 	}
 	s.wrote.Store(true)
+	s.track(out, true)
 	var n int64
 	if st.Blocks*512 < st.Size {
 		n, err = copySparse(out, in, st.Size)
@@ -643,6 +684,7 @@ func (s *syncer) copyFile(rel string) {
 	if err == nil {
 		err = s.setFileMeta(out, tmp, &st)
 	}
+	s.track(out, false)
 	if cerr := unix.Close(out); err == nil {
 		err = cerr
 	}
