@@ -91,6 +91,7 @@ type ExecSpec struct {
 // Execer runs commands in containers (hooks).
 type Execer interface {
 	// Exec runs spec in the container and returns its exit code and the
-	// tail of its combined output.
+	// tail of its combined output (of stderr only when spec.Output takes
+	// stdout). Nothing is written to spec.Output once Exec returned.
 	Exec(ctx context.Context, id string, spec ExecSpec) (code int, output string, err error)
 }
