@@ -12,18 +12,13 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
 )
 
 // PackResult is what a writer of an archive outside this process (the
-// helper's pack) reports about it. The helper prints it as JSON. The
-// archive's SHA-256 is not part of it: the plugin reads the file back for
-// it (Pending.HashDirect).
-type PackResult struct {
-	TarBytes     int64 `json:"tar_bytes"`
-	ArchiveBytes int64 `json:"archive_bytes"`
-	Entries      int   `json:"entries"`
-}
+// helper's pack) reports about it.
+type PackResult = protocol.PackResult
 
 // DirectFile is an archive that another process writes straight into the
 // partial directory: a helper container that sees the directory through a

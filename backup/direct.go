@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
-	"github.com/docker-autobackup/docker-autobackup/helper"
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -42,55 +41,86 @@ type packer struct {
 	file   *archive.DirectFile
 }
 
-func packCommand(src string, f *archive.DirectFile, level int, probe bool) []string {
-	cmd := []string{"/autobackup", helper.Arg, "pack", "--token", f.Token}
-	if level != 0 {
-		cmd = append(cmd, "--level", strconv.Itoa(level))
-	}
-	if probe {
-		cmd = append(cmd, "--probe")
-	}
-	return append(cmd, src, outDir+"/"+f.TempName())
+func packRequest(src string, f *archive.DirectFile, level int, probe bool) *protocol.Pack {
+	return &protocol.Pack{Token: f.Token, Level: level, Probe: probe, Src: src, File: outDir + "/" + f.TempName()}
 }
 
 // directAllowed says whether to try the direct path at all.
 func directAllowed(img HelperImage, off bool) bool { return img.CanRun && !off }
 
-// startPackers creates and starts, before the stop, one helper per volume
-// with the volume mounted read-only at /v and the partial backup directory
-// at /out, and checks that each sees its archive file. Once the services
-// are stopped the copy is then an exec, not a container start. On any
-// error nothing is left behind and the caller copies through the API.
-func startPackers(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, vols []PlannedVolume, infos map[string]VolumeInfo) (packers []*packer, err error) {
-	defer func() {
+// directSnapshot is the stream method with the direct path: before the
+// stop, one serving helper per volume with the volume mounted read-only
+// and the partial backup directory bound into it; while the services are
+// stopped each archives its volume next to the data, with an exec.
+type directSnapshot struct {
+	*snapshotEnv
+	archived
+	packers []*packer
+	removed chan error // the removal Finish started
+}
+
+// Prepare starts the helpers and checks that each sees its archive file,
+// so that once the services are stopped the copy is an exec, not a
+// container start. On any error the caller copies through the API.
+func (s *directSnapshot) Prepare(ctx context.Context) error {
+	for _, v := range s.vols {
+		f, err := s.pending.Direct(v.Name)
 		if err != nil {
-			err = errors.Join(err, removePackers(ctx, eng, packers))
-			packers = nil
+			return err
 		}
-	}()
-	for _, v := range vols {
-		f, err := pending.Direct(v.Name)
-		if err != nil {
-			return packers, err
-		}
-		id, err := createOnVolume(ctx, eng, HelperSpec{Image: image, Project: o.Project.Name,
+		id, err := createOnVolume(ctx, s.eng, HelperSpec{Image: s.image, Project: s.o.Project.Name,
 			Mounts: []Mount{{Volume: v.Name, Target: "/v", ReadOnly: true}},
-			Binds:  []Bind{{Source: pending.Path(), Target: outDir}},
-			Cmd:    []string{"/autobackup", helper.Arg, "serve"}}, infos[v.Name])
+			Binds:  []Bind{{Source: s.pending.Path(), Target: outDir}},
+			Cmd:    protocol.Argv(&protocol.Serve{})}, s.infos[v.Name])
 		if err != nil {
 			f.Discard()
-			return packers, notShared(err)
+			return notShared(err)
 		}
 		p := &packer{helper: id, file: f}
-		packers = append(packers, p)
-		if err := eng.StartContainer(ctx, id); err != nil {
-			return packers, notShared(err)
+		s.packers = append(s.packers, p)
+		if err := s.eng.StartContainer(ctx, id); err != nil {
+			return notShared(err)
 		}
-		if err := probe(ctx, eng, id, "/v", f); err != nil {
-			return packers, err
+		if err := probe(ctx, s.eng, id, "/v", f); err != nil {
+			return err
 		}
 	}
-	return packers, nil
+	return nil
+}
+
+// Capture archives each volume with its helper, falling back to the API
+// for a volume whose helper no longer sees its file.
+func (s *directSnapshot) Capture(ctx context.Context) error {
+	for i, v := range s.vols {
+		av := s.newVolume(v)
+		if err := packVolume(ctx, s.eng, s.o, s.image, s.pending, s.packers[i], &av, s.infos[v.Name], s.o.LastSizes[v.Name]); err != nil {
+			return err
+		}
+		s.add(av)
+	}
+	return nil
+}
+
+// Finish starts removing the helpers, whose files are finished or
+// discarded by now: they go while the archives are fsynced.
+func (s *directSnapshot) Finish(ctx context.Context) error {
+	ps := s.packers
+	s.packers = nil
+	s.removed = make(chan error, 1)
+	go func() { s.removed <- removePackers(ctx, s.eng, ps) }()
+	return nil
+}
+
+// Cleanup removes the helpers, or waits for the removal Finish started.
+func (s *directSnapshot) Cleanup(ctx context.Context) error {
+	if s.removed != nil {
+		err := <-s.removed
+		s.removed = nil
+		return err
+	}
+	ps := s.packers
+	s.packers = nil
+	return removePackers(ctx, s.eng, ps)
 }
 
 // notShared reads an engine's refusal of a bind mount (its source path does
@@ -106,19 +136,19 @@ func helperOutcome(code int, out string, err error, res any) error {
 	switch {
 	case err != nil:
 		return err
-	case code == helper.ExitNotShared:
+	case code == protocol.ExitNotShared:
 		return errNotShared
 	case code != 0:
 		return fmt.Errorf("the helper exited with code %d%s", code, tailOf(out))
 	case res != nil:
-		return lastJSON(out, res)
+		return protocol.ReadResult(out, res)
 	}
 	return nil
 }
 
 // probe checks, with an exec into a serving helper, that it sees f.
 func probe(ctx context.Context, eng Engine, id, src string, f *archive.DirectFile) error {
-	code, out, err := eng.Exec(ctx, id, ExecSpec{Cmd: packCommand(src, f, 0, true)})
+	code, out, err := eng.Exec(ctx, id, ExecSpec{Cmd: protocol.Argv(packRequest(src, f, 0, true))})
 	err = helperOutcome(code, out, err, nil)
 	if err != nil && !errors.Is(err, errNotShared) {
 		err = fmt.Errorf("check the helper's view of the backup folder: %w", err)
@@ -131,9 +161,9 @@ func probe(ctx context.Context, eng Engine, id, src string, f *archive.DirectFil
 // discarded and the caller copies through the API.
 func runPack(ctx context.Context, eng Engine, o Options, id, src string, f *archive.DirectFile, level int, v *archive.Volume) error {
 	stop := watchArchive(o, v.Name, f)
-	code, out, err := eng.Exec(ctx, id, ExecSpec{Cmd: packCommand(src, f, level, false)})
+	code, out, err := eng.Exec(ctx, id, ExecSpec{Cmd: protocol.Argv(packRequest(src, f, level, false))})
 	stop()
-	var res archive.PackResult
+	var res protocol.PackResult
 	err = helperOutcome(code, out, err, &res)
 	if err == nil {
 		err = f.Finish(v, res)

@@ -6,14 +6,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/helper"
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 )
 
 // call is one engine call as the fake saw it. Stops are recorded twice:
@@ -522,44 +522,71 @@ func (f *fakeEngine) runHelperDefault(ctx context.Context, id string) (int, stri
 	f.mu.Lock()
 	spec := f.helpers[id]
 	f.mu.Unlock()
-	return f.helperCommand(id, spec.Cmd)
+	var out strings.Builder // the container's log: both streams
+	code, err := f.helperCommand(id, spec.Cmd, &out, &out)
+	return code, strings.TrimSpace(out.String()), err
 }
 
 // helperCommand does what the helper binary's commands do, on the fake's
 // volumes: run as the helper's command or exec'd into a serving helper.
-func (f *fakeEngine) helperCommand(id string, cmd []string) (int, string, error) {
-	spec := backup.HelperSpec{Cmd: cmd}
-	if len(spec.Cmd) > 2 && (spec.Cmd[2] == "sync" || spec.Cmd[2] == "space") {
-		// The staging volume holds the mirror: copy the source's files.
-		src, err := f.mounted(id, "/src")
-		if err != nil {
-			return 1, "", err
+// It decodes cmd and encodes the results as the helper does, through
+// helper/protocol; what the helper writes on stdout goes to stdout, its
+// complaints to stderr.
+func (f *fakeEngine) helperCommand(id string, cmd []string, stdout, stderr io.Writer) (int, error) {
+	if len(cmd) < 2 || cmd[0] != protocol.Binary || cmd[1] != protocol.Arg {
+		return 0, nil // not ours: succeeds, like a hook
+	}
+	req, err := protocol.Decode(cmd[2:])
+	if err != nil {
+		fmt.Fprintln(stderr, "helper:", err)
+		return 1, nil
+	}
+	switch r := req.(type) {
+	case *protocol.Space:
+		if _, err := f.mounted(id, r.Src); err != nil {
+			return 1, err
 		}
-		stage, err := f.mounted(id, "/s")
+		if _, err := f.mounted(id, r.Stage); err != nil {
+			return 1, err
+		}
+		return 0, protocol.WriteResult(stdout, protocol.SpaceResult{SrcBytes: 1000, FreeBytes: f.freeBytes()})
+	case *protocol.Sync:
+		// The staging volume holds the mirror: copy the source's files.
+		src, err := f.mounted(id, r.Src)
 		if err != nil {
-			return 1, "", err
+			return 1, err
+		}
+		stage, err := f.mounted(id, path.Dir(r.Dst))
+		if err != nil {
+			return 1, err
 		}
 		f.mu.Lock()
-		defer f.mu.Unlock()
-		if spec.Cmd[2] == "space" {
-			return 0, `{"src_bytes":1000,"stage_bytes":0,"free_bytes":` + fmt.Sprint(f.freeBytes()) + "}\n", nil
+		files := slices.Clone(f.files[src])
+		f.files[stage] = files
+		f.mu.Unlock()
+		var n int64
+		for _, e := range files {
+			n += int64(len(e.Content))
 		}
-		f.files[stage] = slices.Clone(f.files[src])
-		return 0, fmt.Sprintf(`{"copied":%d,"copied_bytes":0,"deleted":0,"files":%d,"duration_ns":1000}`+"\n", len(f.files[src]), len(f.files[src])), nil
-	}
-	if len(spec.Cmd) > 2 && (spec.Cmd[2] == "pack" || spec.Cmd[2] == "unpack") {
-		return f.direct(id, spec.Cmd[2], spec.Cmd[3:])
-	}
-	if len(spec.Cmd) == 4 && spec.Cmd[2] == "wipe" {
-		vol, err := f.mounted(id, spec.Cmd[3])
+		if r.Progress > 0 {
+			_ = protocol.WriteProgress(stdout, protocol.Progress{Files: int64(len(files)) / 2, Bytes: n / 2})
+			_ = protocol.WriteProgress(stdout, protocol.Progress{Files: int64(len(files)), Bytes: n})
+		}
+		return 0, protocol.WriteResult(stdout, protocol.SyncStats{Files: len(files), Copied: len(files), CopiedBytes: n, Index: "ok", Duration: 1000})
+	case *protocol.Pack:
+		return f.pack(id, r, stdout, stderr)
+	case *protocol.Unpack:
+		return f.unpack(id, r, stdout, stderr)
+	case *protocol.Wipe:
+		vol, err := f.mounted(id, r.Dir)
 		if err != nil {
-			return 0, "", err
+			return 0, err
 		}
 		f.mu.Lock()
 		f.files[vol] = nil
 		f.mu.Unlock()
 	}
-	return 0, "", nil
+	return 0, nil
 }
 
 // hostPath maps a path inside helper id to the plugin's machine through
@@ -578,106 +605,102 @@ func (f *fakeEngine) hostPath(id, p string) (string, error) {
 	return "", fmt.Errorf("helper %s has no bind for %s", id, p)
 }
 
-// direct does what the helper's pack and unpack do, on the fake's volumes
-// and the real files behind the helper's binds.
-func (f *fakeEngine) direct(id, cmd string, args []string) (int, string, error) {
-	flags := map[string]string{}
-	var pos []string
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; a {
-		case "--probe", "--allow-devices":
-			flags[a] = "true"
-		case "--token", "--level", "--sha256", "--size":
-			flags[a] = args[i+1]
-			i++
-		default:
-			pos = append(pos, a)
-		}
-	}
-	if len(pos) != 2 {
-		return 2, "usage", nil
-	}
-	notShared := fmt.Sprintf("helper: %v", helper.ErrNotShared)
-	if cmd == "pack" {
-		out, err := f.hostPath(id, pos[1])
-		if err != nil {
-			return 1, "", err
-		}
-		if b, err := os.ReadFile(out); err != nil || string(b) != flags["--token"] {
-			return helper.ExitNotShared, notShared, nil
-		}
-		if flags["--probe"] != "" {
-			return 0, "", nil
-		}
-		target := map[string]string{"/v": "/v", "/s/data": "/s"}[pos[0]]
-		vol, err := f.mounted(id, target)
-		if err != nil {
-			return 1, "", err
-		}
-		f.mu.Lock()
-		files := slices.Clone(f.files[vol])
-		f.mu.Unlock()
-		data, err := buildTar(files)
-		if err != nil {
-			return 1, "", err
-		}
-		var z bytes.Buffer
-		enc, err := archive.NewEncoder(&z, 1)
-		if err != nil {
-			return 1, "", err
-		}
-		_, _ = enc.Write(data)
-		if err := enc.Close(); err != nil {
-			return 1, "", err
-		}
-		if err := os.WriteFile(out, z.Bytes(), 0o600); err != nil {
-			return 1, "", err
-		}
-		res, _ := json.Marshal(archive.PackResult{TarBytes: int64(len(data)), ArchiveBytes: int64(z.Len()), Entries: len(files)})
-		return 0, string(res) + "\n", nil
-	}
-	in, err := f.hostPath(id, pos[0])
+// notShared is what a helper that does not see the plugin's file says.
+func notShared(stderr io.Writer) (int, error) {
+	fmt.Fprintf(stderr, "helper: %v\n", helper.ErrNotShared)
+	return protocol.ExitNotShared, nil
+}
+
+// pack does what the helper's pack does, on the fake's volumes and the
+// real file behind the helper's bind.
+func (f *fakeEngine) pack(id string, r *protocol.Pack, stdout, stderr io.Writer) (int, error) {
+	out, err := f.hostPath(id, r.File)
 	if err != nil {
-		return 1, "", err
+		return 1, err
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != r.Token {
+		return notShared(stderr)
+	}
+	if r.Probe {
+		return 0, nil
+	}
+	target := map[string]string{"/v": "/v", "/s/data": "/s"}[r.Src]
+	vol, err := f.mounted(id, target)
+	if err != nil {
+		return 1, err
+	}
+	f.mu.Lock()
+	files := slices.Clone(f.files[vol])
+	f.mu.Unlock()
+	data, err := buildTar(files)
+	if err != nil {
+		return 1, err
+	}
+	var z bytes.Buffer
+	enc, err := archive.NewEncoder(&z, 1)
+	if err != nil {
+		return 1, err
+	}
+	_, _ = enc.Write(data)
+	if err := enc.Close(); err != nil {
+		return 1, err
+	}
+	if err := os.WriteFile(out, z.Bytes(), 0o600); err != nil {
+		return 1, err
+	}
+	return 0, protocol.WriteResult(stdout, protocol.PackResult{TarBytes: int64(len(data)), ArchiveBytes: int64(z.Len()), Entries: len(files)})
+}
+
+// unpack does what the helper's unpack does, from the real file behind
+// the helper's bind into the fake's volume.
+func (f *fakeEngine) unpack(id string, r *protocol.Unpack, stdout, stderr io.Writer) (int, error) {
+	in, err := f.hostPath(id, r.Archive)
+	if err != nil {
+		return 1, err
 	}
 	b, err := os.ReadFile(in)
 	sum := sha256.Sum256(b)
-	if err != nil || strconv.Itoa(len(b)) != flags["--size"] || hex.EncodeToString(sum[:]) != flags["--sha256"] {
-		return helper.ExitNotShared, notShared, nil
+	if err != nil || int64(len(b)) != r.Size || hex.EncodeToString(sum[:]) != r.SHA256 {
+		return notShared(stderr)
 	}
-	vol, err := f.mounted(id, pos[1])
+	vol, err := f.mounted(id, r.Dir)
 	if err != nil {
-		return 1, "", err
+		return 1, err
 	}
 	dec, err := archive.NewDecoder(bytes.NewReader(b))
 	if err != nil {
-		return 1, "", err
+		return 1, err
 	}
 	defer dec.Close()
 	data, err := io.ReadAll(dec)
 	if err != nil {
-		return 1, "", err
+		return 1, err
 	}
-	if _, err := archive.CheckTar(bytes.NewReader(data), archive.SafetyOptions{AllowDevices: flags["--allow-devices"] != ""}); err != nil {
-		return 1, "helper: " + err.Error(), nil
+	if _, err := archive.CheckTar(bytes.NewReader(data), archive.SafetyOptions{AllowDevices: r.AllowDevices}); err != nil {
+		fmt.Fprintln(stderr, "helper:", err)
+		return 1, nil
 	}
 	files, err := readTar(data)
 	if err != nil {
-		return 1, "", err
+		return 1, err
 	}
 	f.mu.Lock()
 	f.files[vol] = files
 	f.unpacked = append(f.unpacked, vol)
 	f.mu.Unlock()
-	return 0, fmt.Sprintf(`{"entries":%d,"files":%d,"bytes":0,"duration_ns":1}`+"\n", len(files), len(files)), nil
+	return 0, protocol.WriteResult(stdout, protocol.UnpackResult{Entries: len(files), Files: len(files), Duration: 1})
 }
 
 // isSync reports whether id is a staging helper (it serves sync execs).
 func (f *fakeEngine) isSync(id string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	spec := f.helpers[id]
-	return len(spec.Cmd) > 2 && spec.Cmd[2] == "serve"
+	req, err := protocol.Decode(f.helpers[id].Cmd[min(2, len(f.helpers[id].Cmd)):])
+	if err != nil {
+		return false
+	}
+	_, serve := req.(*protocol.Serve)
+	return serve
 }
 
 // freeBytes is the free space the fake's "space" helper reports.
@@ -719,10 +742,18 @@ func (f *fakeEngine) execDefault(ctx context.Context, id string, spec backup.Exe
 	f.mu.Lock()
 	_, helper := f.helpers[id]
 	f.mu.Unlock()
-	if helper {
-		return f.helperCommand(id, spec.Cmd)
+	if !helper {
+		return 0, "", nil
 	}
-	return 0, "", nil
+	// Like the engine: stdout to spec.Output when set, and only the rest
+	// in the returned output.
+	var stdout, stderr strings.Builder
+	var out io.Writer = &stdout
+	if spec.Output != nil {
+		out = spec.Output
+	}
+	code, err := f.helperCommand(id, spec.Cmd, out, &stderr)
+	return code, strings.TrimSpace(stdout.String() + stderr.String()), err
 }
 
 // --- tar helpers ---

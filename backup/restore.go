@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
-	"github.com/docker-autobackup/docker-autobackup/helper"
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
@@ -394,11 +393,7 @@ func Restore(ctx context.Context, eng Engine, o RestoreOptions, rp *RestorePlan)
 // (see helper.Unpack). errNotShared, before the volume was touched, means
 // the helper did not see the archive.
 func unpackVolume(ctx context.Context, eng Engine, o RestoreOptions, image string, v archive.Volume) (err error) {
-	cmd := []string{"/autobackup", helper.Arg, "unpack", "--sha256", v.SHA256, "--size", strconv.FormatInt(v.ArchiveBytes, 10)}
-	if o.Safety.AllowDevices {
-		cmd = append(cmd, "--allow-devices")
-	}
-	cmd = append(cmd, "/in/"+v.Archive, "/v")
+	cmd := protocol.Argv(&protocol.Unpack{SHA256: v.SHA256, Size: v.ArchiveBytes, AllowDevices: o.Safety.AllowDevices, Archive: "/in/" + v.Archive, Dir: "/v"})
 	id, err := eng.CreateHelper(ctx, HelperSpec{
 		Image: image, Project: o.Project.Name, KeepLogs: true,
 		Mounts: []Mount{{Volume: v.Name, Target: "/v"}},
@@ -413,7 +408,7 @@ func unpackVolume(ctx context.Context, eng Engine, o RestoreOptions, image strin
 	stop := whileBusy(o.Reporter, v.Name, v.TarBytes)
 	code, out, err := eng.RunHelper(ctx, id)
 	stop()
-	var res helper.UnpackResult
+	var res protocol.UnpackResult
 	if err := helperOutcome(code, out, err, &res); err != nil {
 		return err
 	}
@@ -426,7 +421,7 @@ func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image stri
 	id, err := eng.CreateHelper(ctx, HelperSpec{
 		Image: image, Project: o.Project.Name, KeepLogs: true,
 		Mounts: []Mount{{Volume: v.Name, Target: "/v"}},
-		Cmd:    []string{"/autobackup", "__helper", "wipe", "/v"},
+		Cmd:    protocol.Argv(&protocol.Wipe{Dir: "/v"}),
 	})
 	if err != nil {
 		return err

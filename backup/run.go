@@ -19,7 +19,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
-	"github.com/docker-autobackup/docker-autobackup/helper"
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
@@ -154,144 +154,71 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		}
 	}()
 
-	fallback := func(msg string) {
-		progress.Send(o.Reporter, progress.Event{Kind: progress.Warning, Message: msg})
-	}
+	// Prepare the snapshot method, with services still running.
 	mode, why := ChooseMode(o.Mode, img)
-	if mode == ModeStream && o.Mode != ModeStream {
-		fallback("staged snapshot not possible: " + why + "; using the stream method: services stay down for the whole copy")
-	}
-	var stagers []*stager
-	if mode == ModeStaged {
-		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "pre-copy"})
-		stagers, err = prepareStaged(ctx, eng, o, img.Ref, pending, vols, infos)
-		if err != nil {
-			if ctx.Err() != nil {
-				return res, fmt.Errorf("%w: %w", ErrPreflight, err)
-			}
-			fallback("staged snapshot not possible (" + err.Error() + "); falling back to the stream method: services stay down for the whole copy")
-			mode, why = ModeStream, "fallback: "+err.Error()
-		} else {
-			defer func() { err = errors.Join(err, removeStagers(ctx, eng, stagers)) }()
-		}
-	}
+	env := &snapshotEnv{eng: eng, o: o, image: img.Ref, pending: pending, vols: vols, infos: infos}
+	snap, mode, why, err := prepareSnapshot(ctx, env, mode, why, img)
 	res.Mode, res.ModeReason = mode, why
-	var packers []*packer
-	if mode == ModeStream && directAllowed(img, o.NoDirect) {
-		packers, err = startPackers(ctx, eng, o, img.Ref, pending, vols, infos)
-		if err != nil {
-			if ctx.Err() != nil {
-				return res, fmt.Errorf("%w: %w", ErrPreflight, err)
-			}
-			fallback("copying through the engine's API, which is slower: " + err.Error())
-		} else {
-			defer func() { err = errors.Join(err, removePackers(ctx, eng, packers)) }()
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPreflight, err)
+	}
+	// Runs after the deferred restart: helpers go once services are back.
+	defer func() { err = errors.Join(err, snap.Cleanup(ctx)) }()
+	collect := func() {
+		res.Volumes, res.SizeBytes = snap.Volumes(), 0
+		for _, v := range res.Volumes {
+			res.SizeBytes += v.ArchiveBytes
 		}
 	}
 
+	// Stop. What was stopped is brought back exactly once, on every path:
+	// restart runs below once the copy is complete, or deferred.
 	lc := &compose.Lifecycle{Engine: eng, Project: p, Timeouts: o.Timeouts, Reporter: o.Reporter, Hooks: o.Hooks, Keep: o.Keep}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "stop"})
 	stopped, stopErr := lc.Stop(ctx, containers, nil)
-	restarted := false
+	var restartOnce sync.Once
+	restart := func() (rerr error) {
+		restartOnce.Do(func() {
+			progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "start"})
+			rerr = stopped.Restart(ctx)
+			if first := stopped.FirstStop(); !first.IsZero() {
+				res.Downtime = time.Since(first)
+			}
+			res.ServiceDowntime = stopped.Downtimes()
+		})
+		return rerr
+	}
 	defer func() {
 		res.Stopped = stopped.Services()
-		if restarted {
-			return
-		}
-		// Always bring back what was stopped, whatever happened above.
-		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "start"})
-		restartErr := stopped.Restart(ctx)
-		if first := stopped.FirstStop(); !first.IsZero() {
-			res.Downtime = time.Since(first)
-		}
-		res.ServiceDowntime = stopped.Downtimes()
-		err = errors.Join(err, restartErr)
+		err = errors.Join(err, restart())
 	}()
 	if stopErr != nil {
 		return res, stopErr
 	}
 
-	newVolume := func(v PlannedVolume) archive.Volume {
-		av := archive.Volume{Name: v.Name, Key: v.Key, External: v.External}
-		if info, ok := infos[v.Name]; ok {
-			av.Driver, av.DriverOpts, av.Labels = info.Driver, info.Options, info.Labels
-		}
-		return av
-	}
+	// Capture, while stopped.
 	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "snapshot"})
-	if mode == ModeStaged {
-		// Only what changed since the pre-copy started is copied now, for
-		// all volumes at once: this is the part of the downtime we own.
-		errs := make([]error, len(stagers))
-		var wg sync.WaitGroup
-		for i, s := range stagers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				st, err := s.sync(ctx, eng, true)
-				if err != nil {
-					errs[i] = fmt.Errorf("snapshot %s: delta sync: %w", s.vol.Name, err)
-					return
-				}
-				progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: s.vol.Name,
-					Message: syncedLine(s.vol.Name, st)})
-			}()
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return res, err
-		}
-	} else {
-		for i, v := range vols {
-			av := newVolume(v)
-			if packers != nil {
-				err = packVolume(ctx, eng, o, img.Ref, pending, packers[i], &av, infos[v.Name], o.LastSizes[v.Name])
-			} else {
-				err = snapshotVolume(ctx, eng, o, img.Ref, pending, &av, infos[v.Name], o.LastSizes[v.Name])
-			}
-			if err != nil {
-				return res, err
-			}
-			res.Volumes = append(res.Volumes, av)
-			res.SizeBytes += av.ArchiveBytes
-		}
+	err = snap.Capture(ctx)
+	collect()
+	if err != nil {
+		return res, err
 	}
 
 	// Restart before writing the manifest, so the downtime is recorded.
 	// Meanwhile the archives the helpers wrote are hashed.
 	pending.HashDirect()
-	progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "start"})
-	restartErr := stopped.Restart(ctx)
-	restarted = true
-	if first := stopped.FirstStop(); !first.IsZero() {
-		res.Downtime = time.Since(first)
-	}
-	res.ServiceDowntime = stopped.Downtimes()
+	restartErr := restart()
 	for i, s := range services {
 		if d, ok := res.ServiceDowntime[s.Name]; ok {
 			services[i].DowntimeSeconds = math.Round(d.Seconds()*1000) / 1000
 		}
 	}
-	if packers != nil {
-		// Their files are finished or discarded by now (Discard is then a
-		// no-op); the containers go while the archives are fsynced.
-		ps := packers
-		packers = nil // nothing left for the deferred removal
-		removed := make(chan error, 1)
-		go func() { removed <- removePackers(ctx, eng, ps) }()
-		defer func() { err = errors.Join(err, <-removed) }()
-	}
-	if mode == ModeStaged {
-		// Archive the staging copies with the services already back.
-		progress.Send(o.Reporter, progress.Event{Kind: progress.Phase, Message: "archive"})
-		for _, s := range stagers {
-			av := newVolume(s.vol)
-			if err := archiveStaged(ctx, eng, o, pending, s, &av); err != nil {
-				return res, errors.Join(err, restartErr)
-			}
-			res.Volumes = append(res.Volumes, av)
-			res.SizeBytes += av.ArchiveBytes
-		}
+
+	// Finish, with services back.
+	err = snap.Finish(ctx)
+	collect()
+	if err != nil {
+		return res, errors.Join(err, restartErr)
 	}
 	if restartErr == nil {
 		// Post hooks run with services back; a failure fails the run but
@@ -480,13 +407,15 @@ func sameVolume(a, b VolumeInfo) bool {
 	return a.Name == b.Name && a.Driver == b.Driver && maps.Equal(a.Options, b.Options) && maps.Equal(a.Labels, b.Labels)
 }
 
-// syncedLine says what the delta sync did while the services were stopped.
-func syncedLine(volume string, st helper.SyncStats) string {
+// syncLine says what a sync pass did: what is "pre-copied" for a pass
+// while the services run, "synced" for the delta sync while they are
+// stopped.
+func syncLine(what, volume string, st protocol.SyncStats) string {
 	how := ""
 	if st.Clone {
 		how = " (reflinked)"
 	}
-	line := fmt.Sprintf("synced   %s: %d changed file(s), %d bytes%s", volume, st.Copied, st.CopiedBytes, how)
+	line := fmt.Sprintf("%s %s: %d changed file(s), %d bytes%s", what, volume, st.Copied, st.CopiedBytes, how)
 	if st.Patched > 0 {
 		line += fmt.Sprintf(", %d patched in place (%s written of %s compared)", st.Patched, size.Format(st.PatchedBytes), size.Format(st.ComparedBytes))
 	}

@@ -1,8 +1,8 @@
 package backup
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
-	"github.com/docker-autobackup/docker-autobackup/helper"
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
@@ -53,18 +53,18 @@ func ChooseMode(setting string, img HelperImage) (string, string) {
 	return ModeStream, fmt.Sprintf("unknown snapshot mode %q", setting)
 }
 
-// syncCommand mirrors /src into /s/data; its index in /s/index lets the
+// syncRequest mirrors /src into /s/data; its index in /s/index lets the
 // second run copy only what changed (see helper.Sync). The delta-sync,
 // while the services are stopped, keeps the pre-copy's index and does not
 // flush the mirror: both would only add to the downtime, the archive reads
 // the mirror right away, and the next pre-copy is safe with that index.
-func syncCommand(delta bool) []string {
-	cmd := []string{"/autobackup", "__helper", "sync", "--index", "/s/index"}
-	if delta {
-		cmd = append(cmd, "--keep-index")
-	}
-	return append(cmd, "/src", "/s/data")
+func syncRequest(delta bool) *protocol.Sync {
+	return &protocol.Sync{Index: "/s/index", KeepIndex: delta, Progress: syncProgressEvery, Src: "/src", Dst: "/s/data"}
 }
+
+// syncProgressEvery is how often a sync helper reports progress; a sync
+// that ends sooner says nothing until its result.
+const syncProgressEvery = 100 * time.Millisecond
 
 // stager keeps one volume's staging helper between the phases of a staged
 // backup: pre-copy while running, delta sync while stopped, archive after.
@@ -72,65 +72,61 @@ type stager struct {
 	vol    PlannedVolume
 	helper string
 	file   *archive.DirectFile // the archive the helper writes directly; nil to copy through the API
+	total  int64               // the source's size, for progress; 0 if unknown
 }
 
-// lastJSON returns the last line of out that looks like a JSON object.
-func lastJSON(out string, v any) error {
-	lines := strings.Split(out, "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "{") {
-			return json.Unmarshal([]byte(l), v)
-		}
-	}
-	return fmt.Errorf("no result line in helper output %q", tailOf(out))
+// stagedSnapshot is the staged method: each volume is copied into a
+// staging volume while the services run (the pre-copy), only what changed
+// since is copied while they are stopped (the delta sync), and the staging
+// copies are archived once they run again.
+type stagedSnapshot struct {
+	*snapshotEnv
+	archived
+	stagers []*stager
 }
 
-// prepareStaged makes sure every volume has a staging volume with room for
-// its data, creates the helpers and runs the pre-copy while services are
+// Prepare makes sure every volume has a staging volume with room for its
+// data, creates the helpers and runs the pre-copy while services are
 // still running. Any problem returns an error and the caller falls back to
 // the stream mode: nothing has been stopped yet.
-func prepareStaged(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, vols []PlannedVolume, infos map[string]VolumeInfo) (stagers []*stager, err error) {
-	var passes []helper.SyncStats
-	defer func() {
-		if err != nil {
-			removeStagers(ctx, eng, stagers)
-			stagers = nil
-		}
-	}()
-	for _, v := range vols {
+func (s *stagedSnapshot) Prepare(ctx context.Context) error {
+	s.report(progress.Event{Kind: progress.Phase, Message: "pre-copy"})
+	eng, o := s.eng, s.o
+	var passes []protocol.SyncStats
+	for _, v := range s.vols {
 		stage := StagingName(v.Name)
 		if _, err := eng.Volume(ctx, stage); errors.Is(err, compose.ErrNotFound) {
 			sv := VolumeInfo{Name: stage, Driver: "local", Labels: map[string]string{
 				LabelStaging: "true", LabelStagingProj: o.Project.Name, LabelStagingSource: v.Name,
 			}}
-			if dir, ok := stagingBesideSource(infos[v.Name], o.NoDirect); ok {
+			if dir, ok := stagingBesideSource(s.infos[v.Name], o.NoDirect); ok {
 				sv.Options = map[string]string{"type": "none", "o": "bind", "device": dir}
-				progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "staging copy of " + v.Name + " in " + dir + ", on the same file system (reflinks where it has them)"})
+				s.report(progress.Event{Kind: progress.Info, Volume: v.Name, Message: "staging copy of " + v.Name + " in " + dir + ", on the same file system (reflinks where it has them)"})
 			}
 			if err := eng.CreateVolume(ctx, sv); err != nil {
-				return stagers, err
+				return err
 			}
 		} else if err != nil {
-			return stagers, err
+			return err
 		}
 		mounts := []Mount{{Volume: v.Name, Target: "/src", ReadOnly: true}, {Volume: stage, Target: "/s"}}
 		// Free space first: the staging copy needs room for the data.
-		sid, err := eng.CreateHelper(ctx, HelperSpec{Image: image, Project: o.Project.Name, KeepLogs: true, Mounts: mounts,
-			Cmd: []string{"/autobackup", "__helper", "space", "/src", "/s"}})
+		sid, err := eng.CreateHelper(ctx, HelperSpec{Image: s.image, Project: o.Project.Name, KeepLogs: true, Mounts: mounts,
+			Cmd: protocol.Argv(&protocol.Space{Src: "/src", Stage: "/s"})})
 		if err != nil {
-			return stagers, err
+			return err
 		}
 		code, out, err := eng.RunHelper(ctx, sid)
 		_ = eng.RemoveHelper(context.WithoutCancel(ctx), sid)
 		if err != nil {
-			return stagers, fmt.Errorf("measure %s: %w", v.Name, err)
+			return fmt.Errorf("measure %s: %w", v.Name, err)
 		}
-		var sp helper.Space
-		if code != 0 || lastJSON(out, &sp) != nil {
-			return stagers, fmt.Errorf("measure %s: helper exited with code %d%s", v.Name, code, tailOf(out))
+		var sp protocol.SpaceResult
+		if code != 0 || protocol.ReadResult(out, &sp) != nil {
+			return fmt.Errorf("measure %s: helper exited with code %d%s", v.Name, code, tailOf(out))
 		}
 		if need := sp.Need(); sp.FreeBytes < need {
-			return stagers, fmt.Errorf("not enough free space for the staging copy of %s: it needs %s more, %s is free", v.Name, size.Format(need), size.Format(sp.FreeBytes))
+			return fmt.Errorf("not enough free space for the staging copy of %s: it needs %s more, %s is free", v.Name, size.Format(need), size.Format(sp.FreeBytes))
 		}
 
 		// The helper keeps running (serve) so the delta sync, while the
@@ -138,22 +134,64 @@ func prepareStaged(ctx context.Context, eng Engine, o Options, image string, pen
 		// a container: that is most of the downtime we add.
 		// It also sees the partial backup directory, when the engine
 		// shares it, so that it can write the archive there itself.
-		st, err := startStager(ctx, eng, o, HelperSpec{Image: image, Project: o.Project.Name, Mounts: mounts,
-			Cmd: []string{"/autobackup", "__helper", "serve"}}, v, infos[v.Name], pending)
+		st, err := startStager(ctx, eng, o, HelperSpec{Image: s.image, Project: o.Project.Name, Mounts: mounts,
+			Cmd: protocol.Argv(&protocol.Serve{})}, v, s.infos[v.Name], s.pending)
 		if st != nil {
-			stagers = append(stagers, st)
+			st.total = cmp.Or(sp.SrcBytes, o.LastSizes[v.Name])
+			s.stagers = append(s.stagers, st)
 		}
 		if err != nil {
-			return stagers, err
+			return err
 		}
-		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("pre-copy %s (services still running)", v.Name)})
-		first, err := st.sync(ctx, eng, false)
+		s.report(progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("pre-copy %s (services still running)", v.Name)})
+		first, err := st.sync(ctx, eng, o, false)
 		if err != nil {
-			return stagers, fmt.Errorf("pre-copy %s: %w", v.Name, err)
+			return fmt.Errorf("pre-copy %s: %w", v.Name, err)
 		}
+		s.report(progress.Event{Kind: progress.Info, Volume: v.Name, Message: syncLine("pre-copied", v.Name, first)})
 		passes = append(passes, first)
 	}
-	return stagers, refinePreCopy(ctx, eng, o, stagers, passes)
+	return refinePreCopy(ctx, eng, o, s.stagers, passes)
+}
+
+// Capture copies, for all volumes at once, only what changed since the
+// pre-copy started: this is the part of the downtime we own.
+func (s *stagedSnapshot) Capture(ctx context.Context) error {
+	errs := make([]error, len(s.stagers))
+	var wg sync.WaitGroup
+	for i, st := range s.stagers {
+		wg.Go(func() {
+			stats, err := st.sync(ctx, s.eng, s.o, true)
+			if err != nil {
+				errs[i] = fmt.Errorf("snapshot %s: delta sync: %w", st.vol.Name, err)
+				return
+			}
+			s.report(progress.Event{Kind: progress.Info, Volume: st.vol.Name, Message: syncLine("synced  ", st.vol.Name, stats)})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Finish archives the staging copies, with the services already back.
+func (s *stagedSnapshot) Finish(ctx context.Context) error {
+	s.report(progress.Event{Kind: progress.Phase, Message: "archive"})
+	for _, st := range s.stagers {
+		av := s.newVolume(st.vol)
+		if err := archiveStaged(ctx, s.eng, s.o, s.pending, st, &av); err != nil {
+			return err
+		}
+		s.add(av)
+	}
+	return nil
+}
+
+// Cleanup removes the staging helpers (the staging volumes stay, for the
+// next pre-copy) and discards unfinished archive files.
+func (s *stagedSnapshot) Cleanup(ctx context.Context) error {
+	st := s.stagers
+	s.stagers = nil
+	return removeStagers(ctx, s.eng, st)
 }
 
 // The pre-copy is repeated, for all volumes at once, as long as each pass
@@ -173,7 +211,7 @@ const (
 
 // passWork is what a sync pass had to read: the files that changed since
 // the pass before.
-func passWork(passes []helper.SyncStats) int64 {
+func passWork(passes []protocol.SyncStats) int64 {
 	var n int64
 	for _, p := range passes {
 		n += p.CopiedBytes + p.ComparedBytes
@@ -181,16 +219,16 @@ func passWork(passes []helper.SyncStats) int64 {
 	return n
 }
 
-func refinePreCopy(ctx context.Context, eng Engine, o Options, stagers []*stager, passes []helper.SyncStats) error {
+func refinePreCopy(ctx context.Context, eng Engine, o Options, stagers []*stager, passes []protocol.SyncStats) error {
 	deadline := time.Now().Add(preCopyBudget)
 	left := passWork(passes)
 	for pass := 2; pass <= maxPreCopyPasses && left >= preCopyEnough && time.Now().Before(deadline); pass++ {
-		next := make([]helper.SyncStats, len(stagers))
+		next := make([]protocol.SyncStats, len(stagers))
 		errs := make([]error, len(stagers))
 		var wg sync.WaitGroup
 		for i, s := range stagers {
 			wg.Go(func() {
-				next[i], errs[i] = s.sync(ctx, eng, false)
+				next[i], errs[i] = s.sync(ctx, eng, o, false)
 				if errs[i] != nil {
 					errs[i] = fmt.Errorf("pre-copy %s: %w", s.vol.Name, errs[i])
 				}
@@ -290,17 +328,28 @@ func stagingBesideSource(src VolumeInfo, noDirect bool) (string, bool) {
 
 // sync runs the helper's sync once more: the first run is the full or
 // incremental pre-copy, the next one (services stopped) copies what
-// changed since the pre-copy started, by the ctime rule.
-func (s *stager) sync(ctx context.Context, eng Engine, delta bool) (helper.SyncStats, error) {
-	var st helper.SyncStats
-	code, out, err := eng.Exec(ctx, s.helper, ExecSpec{Cmd: syncCommand(delta)})
+// changed since the pre-copy started, by the ctime rule. A sync that takes
+// long enough for the helper to report progress is shown as a volume copy
+// (VolumeStart, VolumeBytes) from its start.
+func (s *stager) sync(ctx context.Context, eng Engine, o Options, delta bool) (protocol.SyncStats, error) {
+	var st protocol.SyncStats
+	start := time.Now()
+	shown := false
+	stream := protocol.NewStream(func(p protocol.Progress) {
+		if !shown {
+			shown = true
+			progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: s.vol.Name, Total: s.total, Time: start})
+		}
+		progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: s.vol.Name, Bytes: p.Bytes, Total: s.total})
+	})
+	code, out, err := eng.Exec(ctx, s.helper, ExecSpec{Cmd: protocol.Argv(syncRequest(delta)), Output: stream})
 	if err != nil {
 		return st, err
 	}
 	if code != 0 {
 		return st, fmt.Errorf("sync helper exited with code %d%s", code, tailOf(out))
 	}
-	if err := lastJSON(out, &st); err != nil {
+	if err := stream.Result(&st); err != nil {
 		return st, err
 	}
 	return st, nil

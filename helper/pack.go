@@ -2,9 +2,7 @@ package helper
 
 import (
 	"archive/tar"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 )
 
 // ErrNotShared means the helper does not see the file the plugin prepared
@@ -25,35 +24,34 @@ import (
 var ErrNotShared = errors.New("the helper does not see the plugin's file (engine on another machine, or the folder is not shared with it)")
 
 // ExitNotShared is the exit code of a helper that returns ErrNotShared.
-const ExitNotShared = 3
+const ExitNotShared = protocol.ExitNotShared
 
 // capabilityXattr is the one extended attribute archives keep: file
 // capabilities (ping, some database binaries). Docker's archive keeps it too.
 const capabilityXattr = "security.capability"
 
-const packUsage = "usage: __helper pack --token TOKEN [--level N] [--probe] SRC FILE"
-
-// PackMain runs `__helper pack`: it writes SRC as a zstd-compressed tar into
-// FILE, which the plugin created holding TOKEN, and prints an
-// archive.PackResult as one JSON line. With --probe it only checks that
-// FILE holds TOKEN.
+// PackMain runs `__helper pack` with the arguments after "pack": it
+// writes SRC as a zstd-compressed tar into FILE, which the plugin created
+// holding TOKEN, and prints a protocol.PackResult as one line. With
+// --probe it only checks that FILE holds TOKEN.
 func PackMain(args []string, stdout io.Writer) error {
-	fl := flag.NewFlagSet("pack", flag.ContinueOnError)
-	fl.SetOutput(io.Discard)
-	token := fl.String("token", "", "the token the plugin wrote into FILE")
-	level := fl.Int("level", archive.DefaultLevel, "zstd level")
-	probe := fl.Bool("probe", false, "only check that FILE holds the token")
-	if err := fl.Parse(args); err != nil {
-		return fmt.Errorf("%w; %s", err, packUsage)
+	var r protocol.Pack
+	if err := protocol.DecodeArgs(&r, args); err != nil {
+		return err
 	}
-	if fl.NArg() != 2 || *token == "" {
-		return errors.New(packUsage)
+	return runPack(&r, stdout)
+}
+
+func runPack(r *protocol.Pack, stdout io.Writer) error {
+	level := r.Level
+	if level == 0 {
+		level = archive.DefaultLevel
 	}
-	out, err := claim(fl.Arg(1), *token)
+	out, err := claim(r.File, r.Token)
 	if err != nil {
 		return err
 	}
-	if *probe {
+	if r.Probe {
 		return out.Close()
 	}
 	// The archive overwrites the token and the file is then cut to the
@@ -63,7 +61,7 @@ func PackMain(args []string, stdout io.Writer) error {
 	// services start again; their start then waits behind that writeback
 	// (the engine fsyncs its own files): 0.3-0.9 s more downtime for a
 	// 600 MB archive here. The plugin fsyncs the archive once they run.
-	res, err := PackTo(fl.Arg(0), out, *level)
+	res, err := PackTo(r.Src, out, level)
 	if err == nil {
 		err = out.Truncate(res.ArchiveBytes)
 	}
@@ -73,7 +71,7 @@ func PackMain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(stdout).Encode(res)
+	return protocol.WriteResult(stdout, res)
 }
 
 // notVisible reports whether the plugin's file is missing or out of reach:

@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -10,26 +9,13 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 )
 
 // Space is what the staged mode needs to know before it copies a volume
-// into its staging volume: how much the source holds, how much the staging
-// copy already holds, and how much room is left where it lives.
-type Space struct {
-	SrcBytes   int64 `json:"src_bytes"`
-	StageBytes int64 `json:"stage_bytes"`
-	FreeBytes  int64 `json:"free_bytes"`
-}
-
-// Need is how many more bytes the staging copy may take: the difference,
-// plus 5% of the source for metadata and temporary files.
-func (s Space) Need() int64 {
-	need := s.SrcBytes - s.StageBytes
-	if need < 0 {
-		need = 0
-	}
-	return need + s.SrcBytes/20
-}
+// into its staging volume (the result of a space request).
+type Space = protocol.SpaceResult
 
 // MeasureSpace measures src and stage (allocated blocks, so sparse files
 // count as what they use) and the free space of stage's file system.
@@ -73,17 +59,23 @@ func usage(root string) (int64, error) {
 	return total, err
 }
 
-// SpaceMain is `__helper space SRC STAGE`: one JSON line on stdout.
+// SpaceMain runs `__helper space` with the arguments after "space": one
+// result line on stdout.
 func SpaceMain(args []string, stdout io.Writer) error {
-	if len(args) != 2 {
-		return errors.New("usage: __helper space SRC STAGE")
-	}
-	if _, err := os.Stat(args[1]); err != nil {
+	var r protocol.Space
+	if err := protocol.DecodeArgs(&r, args); err != nil {
 		return err
 	}
-	sp, err := MeasureSpace(args[0], args[1])
+	return runSpace(&r, stdout)
+}
+
+func runSpace(r *protocol.Space, stdout io.Writer) error {
+	if _, err := os.Stat(r.Stage); err != nil {
+		return err
+	}
+	sp, err := MeasureSpace(r.Src, r.Stage)
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(stdout).Encode(sp)
+	return protocol.WriteResult(stdout, sp)
 }

@@ -1,9 +1,7 @@
 package helper
 
 import (
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 )
 
 // The staged snapshot keeps a mirror of each volume in a staging
@@ -91,68 +91,49 @@ type SyncOptions struct {
 	// after that pass started, so the next pass copies it again by the
 	// ctime rule.
 	KeepIndex bool
+	// Progress, when set, is called every ProgressEvery (default a
+	// quarter of a second) while the pass runs, with the regular files
+	// done so far; never after Sync returned.
+	Progress      func(protocol.Progress)
+	ProgressEvery time.Duration
 
 	// Test hooks.
 	afterCopy func(rel string) // called after a file's content was copied
 	notRoot   bool             // behave as an unprivileged user
 }
 
-// SyncStats reports one Sync pass. It is printed as JSON by `__helper sync`.
-type SyncStats struct {
-	Files       int   `json:"files"`        // regular files in the source
-	Dirs        int   `json:"dirs"`         // directories below the source root
-	Symlinks    int   `json:"symlinks"`     // symbolic links in the source
-	Special     int   `json:"special"`      // FIFOs and device nodes in the source
-	Copied      int   `json:"copied"`       // files whose content was copied
-	CopiedBytes int64 `json:"copied_bytes"` // bytes of content copied
-	Linked      int   `json:"linked"`       // hard links (re)made in the mirror
-	Created     int   `json:"created"`      // directories, symlinks, FIFOs, devices created
-	Deleted     int   `json:"deleted"`      // mirror entries removed (a directory counts once)
-	MetaUpdated int   `json:"meta_updated"` // entries whose owner, mode or times were fixed
-	Vanished    int   `json:"vanished"`     // source entries gone or replaced while reading
-	Skipped     int   `json:"skipped"`      // sockets, which no archive can hold
-	// Patched files were brought up to date in place, block by block
-	// (see delta.go); PatchedBytes of their content was written, of
-	// ComparedBytes read. Their bytes also count in CopiedBytes' place:
-	// CopiedBytes is whole-file copies only.
-	Patched       int   `json:"patched"`
-	PatchedBytes  int64 `json:"patched_bytes"`
-	ComparedBytes int64 `json:"compared_bytes"`
-	// Clone says whole files were copied with copy_file_range on a file
-	// system that shares extents (a reflink, not a copy of the bytes).
-	Clone bool `json:"clone,omitempty"`
-	// Index is "ok", "missing", "invalid" or "none" (no IndexPath).
-	Index string `json:"index"`
-	// Started is when the pass started, by the clock of the machine holding
-	// the files: the right --since for the pass after next.
-	Started  int64         `json:"started_unix_nano"`
-	Duration time.Duration `json:"duration_ns"`
+// SyncStats reports one Sync pass. It is the result of `__helper sync`.
+type SyncStats = protocol.SyncStats
+
+// SyncMain runs `__helper sync` with the arguments after "sync".
+func SyncMain(args []string, stdout io.Writer) error {
+	var r protocol.Sync
+	if err := protocol.DecodeArgs(&r, args); err != nil {
+		return err
+	}
+	return runSync(&r, stdout)
 }
 
-const syncUsage = "usage: __helper sync [--since UNIXNANO] [--index PATH] [--keep-index] SRC DST"
-
-// SyncMain runs `__helper sync` with the arguments after "sync". It prints
-// the stats as one JSON line on stdout once the pass ran, also when some
-// entries failed; nothing when it could not start.
-func SyncMain(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	since := fs.Int64("since", 0, "unix nanoseconds")
-	index := fs.String("index", "", "index file outside SRC and DST")
-	keep := fs.Bool("keep-index", false, "leave the index and do not flush DST (a pass read right away)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w; %s", err, syncUsage)
+// runSync runs one sync request. It prints the stats as one result line
+// on stdout once the pass ran, also when some entries failed; nothing
+// when it could not start. With r.Progress it writes progress lines
+// before, while the pass runs.
+func runSync(r *protocol.Sync, stdout io.Writer) error {
+	opts := SyncOptions{IndexPath: r.Index, KeepIndex: r.KeepIndex, Since: r.Since}
+	var mu sync.Mutex // progress lines and the result line must not interleave
+	if r.Progress > 0 {
+		opts.ProgressEvery = r.Progress
+		opts.Progress = func(p protocol.Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			_ = protocol.WriteProgress(stdout, p)
+		}
 	}
-	if fs.NArg() != 2 {
-		return errors.New(syncUsage)
-	}
-	opts := SyncOptions{IndexPath: *index, KeepIndex: *keep}
-	if *since != 0 {
-		opts.Since = time.Unix(0, *since)
-	}
-	stats, err := Sync(fs.Arg(0), fs.Arg(1), opts)
+	stats, err := Sync(r.Src, r.Dst, opts)
+	mu.Lock()
+	defer mu.Unlock()
 	if stats.Duration != 0 { // the pass ran, maybe with errors about some entries
-		if jerr := json.NewEncoder(stdout).Encode(stats); jerr != nil && err == nil {
+		if jerr := protocol.WriteResult(stdout, stats); jerr != nil && err == nil {
 			err = jerr
 		}
 	}
@@ -239,6 +220,8 @@ func Sync(src, dst string, opts SyncOptions) (SyncStats, error) {
 	}
 	s.clone = preferClone(src, dst)
 	s.stats.Clone = s.clone
+	stopProgress := s.reportProgress()
+	defer stopProgress()
 	rootUnlocked := s.ensureWritable(dst, &dstSt)
 	s.walkDir("", false)
 	close(s.jobs)
@@ -294,6 +277,14 @@ type syncer struct {
 	clone    bool // whole-file copies are reflinks here: never patch
 	wrote    atomic.Bool
 	tmpSeq   atomic.Uint64
+	// regular files done (copied, patched or found unchanged) and their
+	// bytes, for progress
+	doneFiles, doneBytes atomic.Int64
+	// the temporary files being filled, whose sizes count as progress too
+	// (a large file would show none until it is done)
+	inflightMu sync.Mutex
+	inflight   map[int]bool
+	shown      int64 // bytes last reported: a file between both counts must not make it go back
 
 	mu    sync.Mutex // guards the fields below once workers run
 	next  map[string]indexEntry
@@ -340,6 +331,74 @@ func (s *syncer) count(f func(*SyncStats)) {
 	s.mu.Lock()
 	f(&s.stats)
 	s.mu.Unlock()
+}
+
+// done counts a regular file of size bytes as done, for progress.
+func (s *syncer) done(size int64) {
+	s.doneFiles.Add(1)
+	s.doneBytes.Add(size)
+}
+
+// track adds (or removes) the temporary file open as fd to what progress
+// counts while it is filled.
+func (s *syncer) track(fd int, on bool) {
+	if s.opts.Progress == nil {
+		return
+	}
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	if s.inflight == nil {
+		s.inflight = map[int]bool{}
+	}
+	if on {
+		s.inflight[fd] = true
+	} else {
+		delete(s.inflight, fd)
+	}
+}
+
+// progress is how far the pass got: files done, and their bytes plus
+// what is written of the files being copied.
+func (s *syncer) progress() protocol.Progress {
+	p := protocol.Progress{Files: s.doneFiles.Load(), Bytes: s.doneBytes.Load()}
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	for fd := range s.inflight {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			p.Bytes += st.Size
+		}
+	}
+	p.Bytes = max(p.Bytes, s.shown)
+	s.shown = p.Bytes
+	return p
+}
+
+// reportProgress calls opts.Progress every opts.ProgressEvery until the
+// returned function is called.
+func (s *syncer) reportProgress() (stop func()) {
+	if s.opts.Progress == nil {
+		return func() {}
+	}
+	every := s.opts.ProgressEvery
+	if every <= 0 {
+		every = 250 * time.Millisecond
+	}
+	quit, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				s.opts.Progress(s.progress())
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
 }
 
 func (s *syncer) record(rel string, st *unix.Stat_t) {
@@ -549,6 +608,7 @@ func (s *syncer) file(rel string, st, dst *unix.Stat_t, have bool) {
 	}
 	s.fixMeta(rel, st, dst, false, false)
 	s.record(rel, st)
+	s.done(st.Size)
 }
 
 // needsCopy is the incremental rule: the content of a regular file is copied
@@ -614,6 +674,7 @@ func (s *syncer) copyFile(rel string) {
 		return
 	}
 	s.wrote.Store(true)
+	s.track(out, true)
 	var n int64
 	if st.Blocks*512 < st.Size {
 		n, err = copySparse(out, in, st.Size)
@@ -623,6 +684,7 @@ func (s *syncer) copyFile(rel string) {
 	if err == nil {
 		err = s.setFileMeta(out, tmp, &st)
 	}
+	s.track(out, false)
 	if cerr := unix.Close(out); err == nil {
 		err = cerr
 	}
@@ -639,6 +701,7 @@ func (s *syncer) copyFile(rel string) {
 	s.stats.CopiedBytes += n
 	s.next[rel] = entryOf(&st)
 	s.mu.Unlock()
+	s.done(st.Size)
 	if s.opts.afterCopy != nil {
 		s.opts.afterCopy(rel)
 	}
@@ -675,6 +738,7 @@ func (s *syncer) patch(rel, dstPath string, in int, st *unix.Stat_t) (bool, erro
 	s.stats.ComparedBytes += res.compared
 	s.next[rel] = entryOf(st)
 	s.mu.Unlock()
+	s.done(st.Size)
 	if s.opts.afterCopy != nil {
 		s.opts.afterCopy(rel)
 	}

@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,41 +17,31 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 )
 
-const unpackUsage = "usage: __helper unpack --sha256 HEX --size N [--allow-devices] ARCHIVE DIR"
+// UnpackResult is what `__helper unpack` prints as one line.
+type UnpackResult = protocol.UnpackResult
 
-// UnpackResult is what `__helper unpack` prints as one JSON line.
-type UnpackResult struct {
-	Entries  int           `json:"entries"`
-	Files    int           `json:"files"`
-	Bytes    int64         `json:"bytes"`   // file contents in the archive
-	Written  int64         `json:"written"` // of those, bytes that had to be written
-	Removed  int           `json:"removed"` // entries of the volume the archive does not hold
-	Duration time.Duration `json:"duration_ns"`
+// UnpackMain runs `__helper unpack` with the arguments after "unpack": it
+// makes DIR hold exactly the tree of the archive ARCHIVE. The archive must
+// have the given size and SHA-256, checked before DIR is touched: a helper
+// that sees another file under the same path (or none) returns
+// ErrNotShared and leaves DIR alone.
+func UnpackMain(args []string, stdout io.Writer) error {
+	var r protocol.Unpack
+	if err := protocol.DecodeArgs(&r, args); err != nil {
+		return err
+	}
+	return runUnpack(&r, stdout)
 }
 
-// UnpackMain runs `__helper unpack`: it makes DIR hold exactly the tree of
-// the archive ARCHIVE. The archive must have the given size and SHA-256,
-// checked before DIR is touched: a helper that sees another file under the
-// same path (or none) returns ErrNotShared and leaves DIR alone.
-func UnpackMain(args []string, stdout io.Writer) error {
-	fl := flag.NewFlagSet("unpack", flag.ContinueOnError)
-	fl.SetOutput(io.Discard)
-	sum := fl.String("sha256", "", "expected SHA-256 of ARCHIVE")
-	size := fl.Int64("size", -1, "expected size of ARCHIVE")
-	devices := fl.Bool("allow-devices", false, "accept device nodes")
-	if err := fl.Parse(args); err != nil {
-		return fmt.Errorf("%w; %s", err, unpackUsage)
-	}
-	if fl.NArg() != 2 || *sum == "" || *size < 0 {
-		return errors.New(unpackUsage)
-	}
-	res, err := Unpack(fl.Arg(0), fl.Arg(1), *sum, *size, archive.SafetyOptions{AllowDevices: *devices})
+func runUnpack(r *protocol.Unpack, stdout io.Writer) error {
+	res, err := Unpack(r.Archive, r.Dir, r.SHA256, r.Size, archive.SafetyOptions{AllowDevices: r.AllowDevices})
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(stdout).Encode(res)
+	return protocol.WriteResult(stdout, res)
 }
 
 // Unpack makes dir hold exactly the tree in the archive at path

@@ -393,13 +393,20 @@ func (d *Docker) Exec(ctx context.Context, id string, spec engine.ExecSpec) (int
 	}
 	defer att.Close()
 	tail := &tailBuffer{max: 2048}
+	var stdout io.Writer = tail
+	if spec.Output != nil {
+		stdout = spec.Output
+	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := stdcopy.StdCopy(tail, tail, att.Reader)
+		_, err := stdcopy.StdCopy(stdout, tail, att.Reader)
 		done <- err
 	}()
 	select {
 	case <-ctx.Done():
+		// Nothing may reach spec.Output once Exec returned.
+		att.Close()
+		<-done
 		return -1, tail.String(), ctx.Err()
 	case err := <-done:
 		if err != nil {
