@@ -11,13 +11,14 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/engine/enginetest"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
 // packExecs returns the helpers that ran a pack (not a probe).
-func packExecs(f *fakeEngine) []string {
+func packExecs(f *enginetest.Fake) []string {
 	var out []string
-	for _, e := range f.execCalls() {
+	for _, e := range f.Execs() {
 		cmd := strings.Join(e.Spec.Cmd, " ")
 		if strings.Contains(cmd, " pack ") && !strings.Contains(cmd, "--probe") {
 			out = append(out, e.Container)
@@ -50,28 +51,28 @@ func onlyFinishedArchives(t *testing.T, path string, m *archive.Manifest) {
 
 func TestRunStreamDirect(t *testing.T) {
 	f := stdEngine()
-	f.shared = true
+	f.Shared = true
 	o := stdOptions(t)
 	res, err := backup.Run(t.Context(), f, o)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	equal(t, "copies through the API", f.ops("copy-from"), []string(nil))
+	equal(t, "copies through the API", f.Ops("copy-from"), []string(nil))
 	equal(t, "packs", len(packExecs(f)), 2)
 	// Helpers are created, started and probed before the first stop, the
 	// pack runs while stopped, and they are gone at the end.
 	for _, id := range []string{"helper-1", "helper-2"} {
-		before(t, f, call{Op: "start", ID: id}, call{Op: "stop", ID: "web-1"})
+		before(t, f, enginetest.Call{Op: "start", ID: id}, enginetest.Call{Op: "stop", ID: "web-1"})
 	}
 	calls := f.Calls()
-	lastStop, firstStart := f.index("stopped", "db-1"), f.index("start", "db-1")
+	lastStop, firstStart := f.Index("stopped", "db-1"), f.Index("start", "db-1")
 	for i, c := range calls {
 		if c.Op == "exec" && strings.Contains(c.Detail, " pack ") && !strings.Contains(c.Detail, "--probe") && (i < lastStop || i > firstStart) {
 			t.Errorf("pack in %s at call %d, not while stopped (calls %d..%d)", c.ID, i, lastStop, firstStart)
 		}
 	}
 	noHelpersLeft(t, f)
-	for _, s := range f.helperSpecs() {
+	for _, s := range f.HelperSpecs() {
 		if len(s.Binds) != 1 || s.Binds[0].Target != "/out" || s.Binds[0].ReadOnly || !s.Mounts[0].ReadOnly {
 			t.Errorf("helper spec %+v: want the volume read-only and the partial backup at /out", s)
 		}
@@ -82,14 +83,18 @@ func TestRunStreamDirect(t *testing.T) {
 }
 
 func TestRunDirectFallsBackToTheAPI(t *testing.T) {
-	tests := map[string]func(f *fakeEngine, o *backup.Options){
-		"remote engine":      func(f *fakeEngine, o *backup.Options) {},
-		"foreign files":      func(f *fakeEngine, o *backup.Options) { f.shared, f.foreign = true, true },
-		"DIRECT=0":           func(f *fakeEngine, o *backup.Options) { f.shared, o.NoDirect = true, true },
-		"staged, remote":     func(f *fakeEngine, o *backup.Options) { o.Mode = backup.ModeStaged },
-		"staged, foreign":    func(f *fakeEngine, o *backup.Options) { f.shared, f.foreign, o.Mode = true, true, backup.ModeStaged },
-		"staged, DIRECT=0":   func(f *fakeEngine, o *backup.Options) { f.shared, o.NoDirect, o.Mode = true, true, backup.ModeStaged },
-		"helper cannot run ": func(f *fakeEngine, o *backup.Options) { f.shared = true; f.HelperImageFn = cannotRun },
+	tests := map[string]func(f *enginetest.Fake, o *backup.Options){
+		"remote engine":  func(f *enginetest.Fake, o *backup.Options) {},
+		"foreign files":  func(f *enginetest.Fake, o *backup.Options) { f.Shared, f.Foreign = true, true },
+		"DIRECT=0":       func(f *enginetest.Fake, o *backup.Options) { f.Shared, o.NoDirect = true, true },
+		"staged, remote": func(f *enginetest.Fake, o *backup.Options) { o.Mode = backup.ModeStaged },
+		"staged, foreign": func(f *enginetest.Fake, o *backup.Options) {
+			f.Shared, f.Foreign, o.Mode = true, true, backup.ModeStaged
+		},
+		"staged, DIRECT=0": func(f *enginetest.Fake, o *backup.Options) {
+			f.Shared, o.NoDirect, o.Mode = true, true, backup.ModeStaged
+		},
+		"helper cannot run ": func(f *enginetest.Fake, o *backup.Options) { f.Shared = true; f.HelperImageFn = cannotRun },
 	}
 	for name, set := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -110,11 +115,11 @@ func TestRunDirectFallsBackToTheAPI(t *testing.T) {
 				t.Fatalf("Run: %v", err)
 			}
 			equal(t, "packs", packExecs(f), []string(nil))
-			if len(f.ops("copy-from")) != 2 {
-				t.Errorf("copies through the API: %v, want one per volume", f.ops("copy-from"))
+			if len(f.Ops("copy-from")) != 2 {
+				t.Errorf("copies through the API: %v, want one per volume", f.Ops("copy-from"))
 			}
 			if o.NoDirect {
-				for _, s := range f.helperSpecs() {
+				for _, s := range f.HelperSpecs() {
 					if len(s.Binds) > 0 {
 						t.Errorf("DOCKER_AUTOBACKUP_DIRECT=0, yet a helper has binds: %+v", s)
 					}
@@ -138,7 +143,7 @@ func cannotRun(context.Context) (engine.HelperImage, error) {
 
 func TestRunStagedDirect(t *testing.T) {
 	f := stdEngine()
-	f.shared = true
+	f.Shared = true
 	o, _ := stagedOptions(t)
 	res, err := backup.Run(t.Context(), f, o)
 	if err != nil {
@@ -147,10 +152,10 @@ func TestRunStagedDirect(t *testing.T) {
 	if res.Mode != backup.ModeStaged {
 		t.Fatalf("mode %s (%s)", res.Mode, res.ModeReason)
 	}
-	equal(t, "copies through the API", f.ops("copy-from"), []string(nil))
+	equal(t, "copies through the API", f.Ops("copy-from"), []string(nil))
 	equal(t, "packs", len(packExecs(f)), 2)
 	// The archive is written after the restart.
-	started := f.index("start", "web-1")
+	started := f.Index("start", "web-1")
 	for i, c := range f.Calls() {
 		if c.Op == "exec" && strings.Contains(c.Detail, " pack ") && !strings.Contains(c.Detail, "--probe") && i < started {
 			t.Errorf("pack in %s at call %d, before the restart (call %d)", c.ID, i, started)
@@ -164,8 +169,8 @@ func TestRunStagedDirect(t *testing.T) {
 func TestRestoreDirect(t *testing.T) {
 	for _, foreign := range []bool{false, true} {
 		f, ro := backedUp(t)
-		f.shared, f.foreign = true, foreign
-		f.addVolume(dbVolume, file{Name: "./garbage", Type: tar.TypeReg, Mode: 0o644, Content: "new"})
+		f.Shared, f.Foreign = true, foreign
+		f.AddVolume(dbVolume, enginetest.File{Name: "./garbage", Type: tar.TypeReg, Mode: 0o644, Content: "new"})
 		rp, err := backup.PlanRestore(t.Context(), f, ro)
 		if err != nil {
 			t.Fatalf("PlanRestore: %v", err)
@@ -173,15 +178,15 @@ func TestRestoreDirect(t *testing.T) {
 		if _, err := backup.Restore(t.Context(), f, ro, rp); err != nil {
 			t.Fatalf("Restore: %v", err)
 		}
-		equal(t, "volume after restore", f.files["p_dbdata"], dbFiles)
-		equal(t, "cache after restore", f.files["p_cache"], cacheFiles)
+		equal(t, "volume after restore", f.Files("p_dbdata"), dbFiles)
+		equal(t, "cache after restore", f.Files("p_cache"), cacheFiles)
 		if foreign {
-			equal(t, "direct restores", f.unpacked, []string(nil))
-			equal(t, "writes through the API", len(f.copyTos()), 2)
+			equal(t, "direct restores", f.Unpacked(), []string(nil))
+			equal(t, "writes through the API", len(f.CopyTos()), 2)
 		} else {
-			equal(t, "direct restores", f.unpacked, []string{"p_cache", "p_dbdata"})
-			equal(t, "writes through the API", len(f.copyTos()), 0)
-			for _, s := range f.helperSpecs() {
+			equal(t, "direct restores", f.Unpacked(), []string{"p_cache", "p_dbdata"})
+			equal(t, "writes through the API", len(f.CopyTos()), 0)
+			for _, s := range f.HelperSpecs() {
 				if len(s.Binds) != 1 || !s.Binds[0].ReadOnly || s.Binds[0].Source != ro.BackupPath {
 					t.Errorf("helper %+v: want the backup bound read-only", s)
 				}
@@ -194,20 +199,20 @@ func TestRestoreDirect(t *testing.T) {
 
 func TestRunDirectPackFailureIsNotRetried(t *testing.T) {
 	f := stdEngine()
-	f.shared = true
+	f.Shared = true
 	o := stdOptions(t)
 	f.ExecFn = func(ctx context.Context, id string, spec engine.ExecSpec) (int, string, error) {
 		cmd := strings.Join(spec.Cmd, " ")
 		if strings.Contains(cmd, " pack ") && !strings.Contains(cmd, "--probe") {
 			return 1, "helper: ./big: read: input/output error", nil
 		}
-		return f.execDefault(ctx, id, spec)
+		return f.DefaultExec(ctx, id, spec)
 	}
 	_, err := backup.Run(t.Context(), f, o)
 	wantErrContains(t, err, "exited with code 1", "input/output error")
 	// A real failure of the direct copy is reported, not hidden by a
 	// second attempt through the API.
-	equal(t, "copies through the API", f.ops("copy-from"), []string(nil))
+	equal(t, "copies through the API", f.Ops("copy-from"), []string(nil))
 	allRunning(t, f, "db-1", "app-1", "web-1")
 	noHelpersLeft(t, f)
 	noBackupLeft(t, o.Dir)

@@ -39,12 +39,12 @@ func TestRunNoRoomStopsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	f.resetCalls()
+	f.ResetCalls()
 	_, err = backup.Run(t.Context(), f, o)
 	wantErrIs(t, err, backup.ErrPreflight)
 	wantErrContains(t, err, "not enough free space", o.Dir, "free")
-	equal(t, "stops", f.ops("stop"), []string(nil))
-	equal(t, "helpers", f.ops("create-helper"), []string(nil))
+	equal(t, "stops", f.Ops("stop"), []string(nil))
+	equal(t, "helpers", f.Ops("create-helper"), []string(nil))
 	entries, _ := archive.ListAll(o.Dir)
 	if len(entries) != 1 {
 		t.Errorf("backups after the refused run: %v, want only the first", entries)
@@ -61,20 +61,12 @@ func TestRunInterruptedDuringRestartIsNotCommitted(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
 	calls := 0
-	f.ContainersFn = func(_ context.Context, _ string) ([]engine.Container, error) {
+	f.ContainersFn = func(ctx context.Context, _ string) ([]engine.Container, error) {
 		calls++
 		if calls == 2 { // the restart's lookup, after the snapshot
 			cancel(errors.New("interrupted by terminated"))
 		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		var out []engine.Container
-		for _, c := range f.containers {
-			cc := c.Container
-			cc.State = c.status.State
-			out = append(out, cc)
-		}
-		return out, nil
+		return f.DefaultContainers(ctx, "")
 	}
 	_, err := backup.Run(ctx, f, o)
 	wantErrContains(t, err, "aborted", "interrupted by terminated")

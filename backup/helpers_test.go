@@ -17,6 +17,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/engine/enginetest"
 )
 
 // fastTimeouts keep failing restarts short.
@@ -65,14 +66,14 @@ func stdProject() *types.Project {
 }
 
 var (
-	dbFiles = []file{
+	dbFiles = []enginetest.File{
 		{Name: "./", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "./base/", Type: tar.TypeDir, Mode: 0o700},
 		{Name: "./base/1", Type: tar.TypeReg, Mode: 0o600, Content: "table one"},
 		{Name: "./PG_VERSION", Type: tar.TypeReg, Mode: 0o644, Content: "16\n"},
 		{Name: "./current", Type: tar.TypeSymlink, Mode: 0o777, Link: "base/1"},
 	}
-	cacheFiles = []file{
+	cacheFiles = []enginetest.File{
 		{Name: "./", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "./hot", Type: tar.TypeReg, Mode: 0o644, Content: strings.Repeat("cache line\n", 1000)},
 	}
@@ -85,10 +86,10 @@ var (
 )
 
 // stdEngine is a fake engine running stdProject with both volumes filled.
-func stdEngine() *fakeEngine {
-	f := newFakeEngine(ctr("db", "running"), ctr("app", "running"), ctr("web", "running"))
-	f.addVolume(dbVolume, dbFiles...)
-	f.addVolume(cacheVolume, cacheFiles...)
+func stdEngine() *enginetest.Fake {
+	f := enginetest.New(ctr("db", "running"), ctr("app", "running"), ctr("web", "running"))
+	f.AddVolume(dbVolume, dbFiles...)
+	f.AddVolume(cacheVolume, cacheFiles...)
 	return f
 }
 
@@ -131,23 +132,23 @@ func wantErrContains(t *testing.T, err error, parts ...string) {
 }
 
 // allRunning checks that every container of the fake is running.
-func allRunning(t *testing.T, f *fakeEngine, ids ...string) {
+func allRunning(t *testing.T, f *enginetest.Fake, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
-		if got := f.state(id); got != "running" {
+		if got := f.State(id); got != "running" {
 			t.Errorf("container %s is %q, want running", id, got)
 		}
 	}
 }
 
 // noHelpersLeft checks that every helper created was removed.
-func noHelpersLeft(t *testing.T, f *fakeEngine) {
+func noHelpersLeft(t *testing.T, f *enginetest.Fake) {
 	t.Helper()
-	if live := f.liveHelpers(); len(live) > 0 {
+	if live := f.LiveHelpers(); len(live) > 0 {
 		t.Errorf("helpers not removed: %v", live)
 	}
-	created := len(f.helperSpecs())
-	if removed := len(f.ops("remove-helper")); removed < created {
+	created := len(f.HelperSpecs())
+	if removed := len(f.Ops("remove-helper")); removed < created {
 		t.Errorf("%d helpers created, %d removed", created, removed)
 	}
 }
@@ -174,7 +175,7 @@ func noBackupLeft(t *testing.T, dir string) {
 }
 
 // archivedFiles decompresses the archive of volume name in a backup.
-func archivedFiles(t *testing.T, path string, m *archive.Manifest, name string) []file {
+func archivedFiles(t *testing.T, path string, m *archive.Manifest, name string) []enginetest.File {
 	t.Helper()
 	i := slices.IndexFunc(m.Volumes, func(v archive.Volume) bool { return v.Name == name })
 	if i < 0 {
@@ -189,7 +190,7 @@ func archivedFiles(t *testing.T, path string, m *archive.Manifest, name string) 
 	if err != nil {
 		t.Fatalf("read archive: %v", err)
 	}
-	files, err := readTar(data)
+	files, err := enginetest.ReadTar(data)
 	if err != nil {
 		t.Fatalf("archive of %s: %v", name, err)
 	}
@@ -198,9 +199,9 @@ func archivedFiles(t *testing.T, path string, m *archive.Manifest, name string) 
 
 // before reports whether call a comes before call b in the log (both must
 // be there).
-func before(t *testing.T, f *fakeEngine, a, b call) {
+func before(t *testing.T, f *enginetest.Fake, a, b enginetest.Call) {
 	t.Helper()
-	i, j := f.index(a.Op, a.ID), f.index(b.Op, b.ID)
+	i, j := f.Index(a.Op, a.ID), f.Index(b.Op, b.ID)
 	if i < 0 || j < 0 {
 		t.Errorf("want %v before %v, but one is missing from the log: %v", a, b, f.Calls())
 		return

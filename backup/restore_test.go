@@ -13,12 +13,13 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/engine/enginetest"
 )
 
 // backedUp runs a backup of stdProject with a fresh fake engine and
 // returns the engine (its call log reset) and restore options for the
 // backup.
-func backedUp(t *testing.T) (*fakeEngine, backup.RestoreOptions) {
+func backedUp(t *testing.T) (*enginetest.Fake, backup.RestoreOptions) {
 	t.Helper()
 	f := stdEngine()
 	o := stdOptions(t)
@@ -30,7 +31,7 @@ func backedUp(t *testing.T) (*fakeEngine, backup.RestoreOptions) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	f.resetCalls()
+	f.ResetCalls()
 	return f, backup.RestoreOptions{Project: o.Project, BackupPath: path, Manifest: m, Timeouts: fastTimeouts}
 }
 
@@ -65,7 +66,7 @@ func TestPlanRestoreSelection(t *testing.T) {
 			equal(t, "Volumes", volumeNames(rp.Volumes), tt.want)
 			equal(t, "StopOrder", rp.StopOrder, tt.stop)
 			equal(t, "Create", rp.Create, []string(nil))
-			equal(t, "stops", f.ops("stop"), []string(nil))
+			equal(t, "stops", f.Ops("stop"), []string(nil))
 		})
 	}
 }
@@ -73,28 +74,28 @@ func TestPlanRestoreSelection(t *testing.T) {
 func TestPlanRestoreRefuses(t *testing.T) {
 	tests := []struct {
 		name    string
-		set     func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions)
+		set     func(t *testing.T, f *enginetest.Fake, ro *backup.RestoreOptions)
 		wantIs  error
 		want    []string
 		noCalls bool // not even a look at the engine
 	}{
-		{"unknown volume", func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions) {
+		{"unknown volume", func(t *testing.T, f *enginetest.Fake, ro *backup.RestoreOptions) {
 			ro.Volumes = []string{"dbdata", "nope"}
 		}, backup.ErrUsage, []string{`"nope"`, "p_cache", "p_dbdata"}, true},
-		{"tampered archive", func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions) {
+		{"tampered archive", func(t *testing.T, f *enginetest.Fake, ro *backup.RestoreOptions) {
 			tamper(t, filepath.Join(ro.BackupPath, ro.Manifest.Volumes[1].Archive))
 		}, backup.ErrVerify, []string{ro0Archive(), "nothing was changed", "volume(s) p_dbdata", "--volume cache"}, true},
-		{"missing archive", func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions) {
+		{"missing archive", func(t *testing.T, f *enginetest.Fake, ro *backup.RestoreOptions) {
 			if err := os.Remove(filepath.Join(ro.BackupPath, ro.Manifest.Volumes[0].Archive)); err != nil {
 				t.Fatal(err)
 			}
 		}, backup.ErrVerify, nil, true},
-		{"helper cannot run", func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions) {
+		{"helper cannot run", func(t *testing.T, f *enginetest.Fake, ro *backup.RestoreOptions) {
 			f.HelperImageFn = func(context.Context) (engine.HelperImage, error) {
 				return engine.HelperImage{Ref: "busybox", Reason: "the helper image was not built from this binary"}, nil
 			}
 		}, nil, []string{"helper container", "not possible here: the helper image was not built from this binary"}, false},
-		{"inspect volume fails", func(t *testing.T, f *fakeEngine, ro *backup.RestoreOptions) {
+		{"inspect volume fails", func(t *testing.T, f *enginetest.Fake, ro *backup.RestoreOptions) {
 			f.VolumeFn = func(context.Context, string) (engine.VolumeInfo, error) {
 				return engine.VolumeInfo{}, errors.New("denied")
 			}
@@ -113,10 +114,10 @@ func TestPlanRestoreRefuses(t *testing.T) {
 				t.Errorf("PlanRestore returned a plan with its error: %+v", rp)
 			}
 			if tt.noCalls {
-				equal(t, "engine calls", f.Calls(), []call(nil))
+				equal(t, "engine calls", f.Calls(), []enginetest.Call(nil))
 			}
-			equal(t, "stops", f.ops("stop"), []string(nil))
-			equal(t, "helpers", f.helperSpecs(), []engine.HelperSpec(nil))
+			equal(t, "stops", f.Ops("stop"), []string(nil))
+			equal(t, "helpers", f.HelperSpecs(), []engine.HelperSpec(nil))
 		})
 	}
 }
@@ -142,7 +143,7 @@ func TestRestore(t *testing.T) {
 	f, ro := backedUp(t)
 	ro.Volumes = []string{"dbdata"}
 	// The data changed since the backup.
-	f.addVolume(dbVolume, file{Name: "./garbage", Type: tar.TypeReg, Mode: 0o644, Content: "new"})
+	f.AddVolume(dbVolume, enginetest.File{Name: "./garbage", Type: tar.TypeReg, Mode: 0o644, Content: "new"})
 	rp, err := backup.PlanRestore(t.Context(), f, ro)
 	if err != nil {
 		t.Fatalf("PlanRestore: %v", err)
@@ -155,31 +156,31 @@ func TestRestore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
-	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1", "db-1"})
-	equal(t, "starts", f.ops("start"), []string{"db-1", "app-1", "web-1"})
+	equal(t, "stops", f.Ops("stop"), []string{"web-1", "app-1", "db-1"})
+	equal(t, "starts", f.Ops("start"), []string{"db-1", "app-1", "web-1"})
 	allRunning(t, f, "db-1", "app-1", "web-1")
-	equal(t, "helpers", f.helperSpecs(), []engine.HelperSpec{{
+	equal(t, "helpers", f.HelperSpecs(), []engine.HelperSpec{{
 		Image: "autobackup-helper:test", Project: "p", KeepLogs: true,
 		Mounts: []engine.Mount{{Volume: "p_dbdata", Target: "/v"}},
 		Cmd:    []string{"/autobackup", "__helper", "wipe", "/v"},
 	}})
 	noHelpersLeft(t, f)
-	before(t, f, call{Op: "stopped", ID: "db-1"}, call{Op: "run-helper", ID: "helper-1"})
-	before(t, f, call{Op: "run-helper", ID: "helper-1"}, call{Op: "copy-to", ID: "helper-1"})
-	before(t, f, call{Op: "copy-to", ID: "helper-1"}, call{Op: "start", ID: "db-1"})
+	before(t, f, enginetest.Call{Op: "stopped", ID: "db-1"}, enginetest.Call{Op: "run-helper", ID: "helper-1"})
+	before(t, f, enginetest.Call{Op: "run-helper", ID: "helper-1"}, enginetest.Call{Op: "copy-to", ID: "helper-1"})
+	before(t, f, enginetest.Call{Op: "copy-to", ID: "helper-1"}, enginetest.Call{Op: "start", ID: "db-1"})
 
-	copies := f.copyTos()
+	copies := f.CopyTos()
 	if len(copies) != 1 {
 		t.Fatalf("CopyTo calls: %d, want 1", len(copies))
 	}
 	equal(t, "CopyTo path", copies[0].Path, "/v")
-	got, err := readTar(copies[0].Tar)
+	got, err := enginetest.ReadTar(copies[0].Tar)
 	if err != nil {
 		t.Fatalf("tar given to CopyTo: %v", err)
 	}
 	equal(t, "tar given to CopyTo", got, archivedFiles(t, ro.BackupPath, ro.Manifest, "p_dbdata"))
-	equal(t, "volume after restore", f.files["p_dbdata"], dbFiles)
-	equal(t, "volumes created", f.createdVolumes(), []engine.VolumeInfo(nil))
+	equal(t, "volume after restore", f.Files("p_dbdata"), dbFiles)
+	equal(t, "volumes created", f.CreatedVolumes(), []engine.VolumeInfo(nil))
 
 	equal(t, "Result.Volumes", res.Volumes, []string{"p_dbdata"})
 	equal(t, "Result.Stopped", res.Stopped, []string{"app", "db", "web"})
@@ -198,14 +199,14 @@ func TestRestoreOnlyWhatUsesTheVolume(t *testing.T) {
 	if _, err := backup.Restore(t.Context(), f, ro, rp); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
-	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1"})
-	equal(t, "starts", f.ops("start"), []string{"app-1", "web-1"})
-	equal(t, "volume after restore", f.files["p_cache"], cacheFiles)
+	equal(t, "stops", f.Ops("stop"), []string{"web-1", "app-1"})
+	equal(t, "starts", f.Ops("start"), []string{"app-1", "web-1"})
+	equal(t, "volume after restore", f.Files("p_cache"), cacheFiles)
 }
 
 func TestRestoreCreatesMissingVolume(t *testing.T) {
 	f, ro := backedUp(t)
-	f.removeVolume("p_dbdata")
+	f.RemoveVolume("p_dbdata")
 	rp, err := backup.PlanRestore(t.Context(), f, ro)
 	if err != nil {
 		t.Fatalf("PlanRestore: %v", err)
@@ -214,11 +215,11 @@ func TestRestoreCreatesMissingVolume(t *testing.T) {
 	if _, err := backup.Restore(t.Context(), f, ro, rp); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
-	equal(t, "volumes created", f.createdVolumes(), []engine.VolumeInfo{{
+	equal(t, "volumes created", f.CreatedVolumes(), []engine.VolumeInfo{{
 		Name: "p_dbdata", Driver: dbVolume.Driver, Options: dbVolume.Options, Labels: dbVolume.Labels,
 	}})
-	before(t, f, call{Op: "create-volume", ID: "p_dbdata"}, call{Op: "create-helper", ID: "p_dbdata"})
-	equal(t, "volume after restore", f.files["p_dbdata"], dbFiles)
+	before(t, f, enginetest.Call{Op: "create-volume", ID: "p_dbdata"}, enginetest.Call{Op: "create-helper", ID: "p_dbdata"})
+	equal(t, "volume after restore", f.Files("p_dbdata"), dbFiles)
 	allRunning(t, f, "db-1", "app-1", "web-1")
 }
 
@@ -226,26 +227,26 @@ func TestRestoreFailures(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {
 		name   string
-		before func(f *fakeEngine) // before PlanRestore
-		set    func(f *fakeEngine)
+		before func(f *enginetest.Fake) // before PlanRestore
+		set    func(f *enginetest.Fake)
 		want   []string
 	}{
-		{"create volume fails", func(f *fakeEngine) { f.removeVolume("p_cache") }, func(f *fakeEngine) {
+		{"create volume fails", func(f *enginetest.Fake) { f.RemoveVolume("p_cache") }, func(f *enginetest.Fake) {
 			f.CreateVolumeFn = func(context.Context, engine.VolumeInfo) error { return boom }
 		}, []string{"create volume p_cache", "boom"}},
-		{"create helper fails", nil, func(f *fakeEngine) {
+		{"create helper fails", nil, func(f *enginetest.Fake) {
 			f.CreateHelperFn = func(context.Context, engine.HelperSpec) (string, error) { return "", boom }
 		}, []string{"restore p_cache", "boom"}},
-		{"wipe exits non-zero", nil, func(f *fakeEngine) {
+		{"wipe exits non-zero", nil, func(f *enginetest.Fake) {
 			f.RunHelperFn = func(context.Context, string) (int, string, error) { return 1, "rm: read-only file system", nil }
 		}, []string{"restore p_cache", "empty the volume", "code 1", "read-only file system"}},
-		{"wipe cannot run", nil, func(f *fakeEngine) {
+		{"wipe cannot run", nil, func(f *enginetest.Fake) {
 			f.RunHelperFn = func(context.Context, string) (int, string, error) { return 0, "", boom }
 		}, []string{"empty the volume", "boom"}},
-		{"copy fails before reading", nil, func(f *fakeEngine) {
+		{"copy fails before reading", nil, func(f *enginetest.Fake) {
 			f.CopyToFn = func(context.Context, string, string, io.Reader) error { return boom }
 		}, []string{"restore p_cache", "write into the volume", "boom"}},
-		{"copy fails half-way", nil, func(f *fakeEngine) {
+		{"copy fails half-way", nil, func(f *enginetest.Fake) {
 			f.CopyToFn = func(ctx context.Context, id, path string, r io.Reader) error {
 				if _, err := io.CopyN(io.Discard, r, 512); err != nil {
 					return err
@@ -270,8 +271,8 @@ func TestRestoreFailures(t *testing.T) {
 			if tt.name != "wipe exits non-zero" {
 				wantErrIs(t, err, boom)
 			}
-			equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1", "db-1"})
-			equal(t, "starts", f.ops("start"), []string{"db-1", "app-1", "web-1"})
+			equal(t, "stops", f.Ops("stop"), []string{"web-1", "app-1", "db-1"})
+			equal(t, "starts", f.Ops("start"), []string{"db-1", "app-1", "web-1"})
 			allRunning(t, f, "db-1", "app-1", "web-1")
 			noHelpersLeft(t, f)
 			equal(t, "Result.Volumes", res.Volumes, []string(nil))
@@ -305,17 +306,15 @@ func TestRestoreStopFails(t *testing.T) {
 		if id == "app-1" {
 			return errors.New("permission denied")
 		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.find(id).status.State = "exited"
+		f.SetState(id, "exited")
 		return nil
 	}
 	res, err := backup.Restore(t.Context(), f, ro, rp)
 	wantErrContains(t, err, "stop app", "permission denied")
-	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1"})
-	equal(t, "helpers", f.helperSpecs(), []engine.HelperSpec(nil))
+	equal(t, "stops", f.Ops("stop"), []string{"web-1", "app-1"})
+	equal(t, "helpers", f.HelperSpecs(), []engine.HelperSpec(nil))
 	// app-1 may be half-stopped: it is started again with web-1.
-	equal(t, "starts", f.ops("start"), []string{"app-1", "web-1"})
+	equal(t, "starts", f.Ops("start"), []string{"app-1", "web-1"})
 	allRunning(t, f, "db-1", "app-1", "web-1")
 	equal(t, "Result.Stopped", res.Stopped, []string{"app", "web"})
 }
@@ -336,7 +335,7 @@ func TestRestoreCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Restore: %v, want context.Canceled", err)
 	}
-	equal(t, "starts", f.ops("start"), []string{"db-1", "app-1", "web-1"})
+	equal(t, "starts", f.Ops("start"), []string{"db-1", "app-1", "web-1"})
 	allRunning(t, f, "db-1", "app-1", "web-1")
 	noHelpersLeft(t, f)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/engine/enginetest"
 )
 
 func TestRunHappyPath(t *testing.T) {
@@ -28,20 +29,20 @@ func TestRunHappyPath(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 
-	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1", "db-1"})
-	equal(t, "starts", f.ops("start"), []string{"db-1", "app-1", "web-1"})
+	equal(t, "stops", f.Ops("stop"), []string{"web-1", "app-1", "db-1"})
+	equal(t, "starts", f.Ops("start"), []string{"db-1", "app-1", "web-1"})
 	allRunning(t, f, "db-1", "app-1", "web-1")
 	// Every copy happens with everything stopped.
-	for _, h := range f.ops("copy-from") {
-		before(t, f, call{Op: "stopped", ID: "db-1"}, call{Op: "copy-from", ID: h})
-		before(t, f, call{Op: "copy-from", ID: h}, call{Op: "start", ID: "db-1"})
+	for _, h := range f.Ops("copy-from") {
+		before(t, f, enginetest.Call{Op: "stopped", ID: "db-1"}, enginetest.Call{Op: "copy-from", ID: h})
+		before(t, f, enginetest.Call{Op: "copy-from", ID: h}, enginetest.Call{Op: "start", ID: "db-1"})
 	}
 
 	wantSpecs := []engine.HelperSpec{
 		{Image: "autobackup-helper:test", Project: "p", Mounts: []engine.Mount{{Volume: "p_cache", Target: "/v", ReadOnly: true}}},
 		{Image: "autobackup-helper:test", Project: "p", Mounts: []engine.Mount{{Volume: "p_dbdata", Target: "/v", ReadOnly: true}}},
 	}
-	equal(t, "helpers", f.helperSpecs(), wantSpecs)
+	equal(t, "helpers", f.HelperSpecs(), wantSpecs)
 	var paths []string
 	for _, c := range f.Calls() {
 		if c.Op == "copy-from" {
@@ -49,9 +50,9 @@ func TestRunHappyPath(t *testing.T) {
 		}
 	}
 	equal(t, "copy-from paths", paths, []string{"/v/.", "/v/."})
-	equal(t, "helpers run", f.ops("run-helper"), []string(nil))
+	equal(t, "helpers run", f.Ops("run-helper"), []string(nil))
 	noHelpersLeft(t, f)
-	equal(t, "volumes created", f.ops("create-volume"), []string(nil))
+	equal(t, "volumes created", f.Ops("create-volume"), []string(nil))
 
 	// The backup is complete and verifies.
 	m, path, err := archive.Open(o.Dir, o.Project.Name, res.ID)
@@ -114,22 +115,22 @@ func TestRunSnapshotFailure(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {
 		name string
-		set  func(f *fakeEngine)
+		set  func(f *enginetest.Fake)
 		want string
 	}{
-		{"create helper fails", func(f *fakeEngine) {
+		{"create helper fails", func(f *enginetest.Fake) {
 			f.CreateHelperFn = func(context.Context, engine.HelperSpec) (string, error) { return "", boom }
 		}, "snapshot p_cache: boom"},
-		{"copy from fails", func(f *fakeEngine) {
+		{"copy from fails", func(f *enginetest.Fake) {
 			f.CopyFromFn = func(context.Context, string, string) (io.ReadCloser, error) { return nil, boom }
 		}, "snapshot p_cache: read from the engine: boom"},
-		{"stream fails mid-way", func(f *fakeEngine) {
+		{"stream fails mid-way", func(f *enginetest.Fake) {
 			data := mustTar(t, cacheFiles)
 			f.CopyFromFn = func(context.Context, string, string) (io.ReadCloser, error) {
 				return io.NopCloser(&failingReader{r: bytes.NewReader(data[:len(data)/2]), err: boom}), nil
 			}
 		}, "boom"},
-		{"second volume fails", func(f *fakeEngine) {
+		{"second volume fails", func(f *enginetest.Fake) {
 			f.CopyFromFn = func(ctx context.Context, id, path string) (io.ReadCloser, error) {
 				if id == "helper-2" {
 					return nil, boom
@@ -149,8 +150,8 @@ func TestRunSnapshotFailure(t *testing.T) {
 			if errors.Is(err, backup.ErrPreflight) {
 				t.Errorf("error %v wraps ErrPreflight, but services were stopped", err)
 			}
-			equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1", "db-1"})
-			equal(t, "starts", f.ops("start"), []string{"db-1", "app-1", "web-1"})
+			equal(t, "stops", f.Ops("stop"), []string{"web-1", "app-1", "db-1"})
+			equal(t, "starts", f.Ops("start"), []string{"db-1", "app-1", "web-1"})
 			allRunning(t, f, "db-1", "app-1", "web-1")
 			noHelpersLeft(t, f)
 			noBackupLeft(t, o.Dir)
@@ -189,7 +190,7 @@ func TestRunCancelledDuringSnapshot(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run: %v, want context.Canceled", err)
 	}
-	equal(t, "starts", f.ops("start"), []string{"db-1", "app-1", "web-1"})
+	equal(t, "starts", f.Ops("start"), []string{"db-1", "app-1", "web-1"})
 	allRunning(t, f, "db-1", "app-1", "web-1")
 	noHelpersLeft(t, f)
 	noBackupLeft(t, o.Dir)
@@ -198,48 +199,48 @@ func TestRunCancelledDuringSnapshot(t *testing.T) {
 func TestRunPreflight(t *testing.T) {
 	tests := []struct {
 		name string
-		set  func(t *testing.T, f *fakeEngine, o *backup.Options)
+		set  func(t *testing.T, f *enginetest.Fake, o *backup.Options)
 		want []string
 	}{
-		{"missing volume", func(t *testing.T, f *fakeEngine, o *backup.Options) {
-			f.removeVolume("p_dbdata")
+		{"missing volume", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
+			f.RemoveVolume("p_dbdata")
 		}, []string{"p_dbdata", `key "dbdata"`, "used by db", "docker compose up"}},
-		{"no named volumes", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"no named volumes", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			o.Project = project(svc("web", nil))
 		}, []string{"no named volumes"}},
-		{"every volume skipped", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"every volume skipped", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			o.SkipVolumes = map[string]string{"dbdata": "skip", "cache": "skip"}
 		}, []string{"no named volumes"}},
-		{"undeclared volume", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"undeclared volume", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			delete(o.Project.Volumes, "cache")
 		}, []string{`"cache"`, "not declared"}},
-		{"containers fail", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"containers fail", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			f.ContainersFn = func(context.Context, string) ([]engine.Container, error) { return nil, errors.New("daemon gone") }
 		}, []string{"daemon gone"}},
-		{"inspect volume fails", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"inspect volume fails", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			f.VolumeFn = func(context.Context, string) (engine.VolumeInfo, error) {
 				return engine.VolumeInfo{}, errors.New("denied")
 			}
 		}, []string{"inspect volume p_cache", "denied"}},
-		{"helper image fails", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"helper image fails", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			f.HelperImageFn = func(context.Context) (engine.HelperImage, error) {
 				return engine.HelperImage{}, errors.New("no helper")
 			}
 		}, []string{"no helper"}},
-		{"backup dir is a file", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"backup dir is a file", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			o.Dir = filepath.Join(t.TempDir(), "file")
 			if err := os.WriteFile(o.Dir, nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{"is a file"}},
-		{"backup dir under a file", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"backup dir under a file", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			parent := filepath.Join(t.TempDir(), "file")
 			if err := os.WriteFile(parent, nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			o.Dir = filepath.Join(parent, "backups")
 		}, []string{"create backup directory"}},
-		{"backup dir not writable", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"backup dir not writable", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			if os.Geteuid() == 0 {
 				t.Skip("root can write to a read-only directory")
 			}
@@ -248,7 +249,7 @@ func TestRunPreflight(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = os.Chmod(o.Dir, 0o700) })
 		}, []string{"not writable"}},
-		{"pre hook exits non-zero", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"pre hook exits non-zero", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			o.Services = map[string]compose.ServiceOptions{
 				"db": {Pre: []string{"pg_dump"}, Stop: true, Timeout: time.Minute},
 			}
@@ -257,7 +258,7 @@ func TestRunPreflight(t *testing.T) {
 				return 1, "password=hunter2 " + strings.Repeat("x", 400) + " disk full", nil
 			}
 		}, []string{"x-autobackup pre hook of db exited with code 1", "disk full"}},
-		{"pre hook cannot run", func(t *testing.T, f *fakeEngine, o *backup.Options) {
+		{"pre hook cannot run", func(t *testing.T, f *enginetest.Fake, o *backup.Options) {
 			o.Services = map[string]compose.ServiceOptions{
 				"db": {Pre: []string{"pg_dump"}, Stop: true, Timeout: time.Minute},
 			}
@@ -277,10 +278,10 @@ func TestRunPreflight(t *testing.T) {
 			if err != nil && strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("error %q carries the head of the hook's output", err)
 			}
-			equal(t, "stops", f.ops("stop"), []string(nil))
-			equal(t, "starts", f.ops("start"), []string(nil))
-			equal(t, "volumes created", f.ops("create-volume"), []string(nil))
-			equal(t, "helpers created", f.helperSpecs(), []engine.HelperSpec(nil))
+			equal(t, "stops", f.Ops("stop"), []string(nil))
+			equal(t, "starts", f.Ops("start"), []string(nil))
+			equal(t, "volumes created", f.Ops("create-volume"), []string(nil))
+			equal(t, "helpers created", f.HelperSpecs(), []engine.HelperSpec(nil))
 			if res == nil {
 				t.Fatal("Run returned a nil Result")
 			}
@@ -302,17 +303,17 @@ func TestRunHooks(t *testing.T) {
 	if _, err := backup.Run(t.Context(), f, o); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	equal(t, "execs", f.execCalls(), []execCall{
+	equal(t, "execs", f.Execs(), []enginetest.Exec{
 		{Container: "db-1", Spec: engine.ExecSpec{Cmd: []string{"pg_dump"}}},
 		{Container: "db-1", Spec: engine.ExecSpec{Cmd: []string{"notify", "db"}}},
 	})
 	calls := f.Calls()
-	pre := slices.IndexFunc(calls, func(c call) bool { return c.Op == "exec" && c.Detail == "pg_dump" })
-	post := slices.IndexFunc(calls, func(c call) bool { return c.Op == "exec" && c.Detail == "notify db" })
-	if first := f.index("stop", "web-1"); pre > first {
+	pre := slices.IndexFunc(calls, func(c enginetest.Call) bool { return c.Op == "exec" && c.Detail == "pg_dump" })
+	post := slices.IndexFunc(calls, func(c enginetest.Call) bool { return c.Op == "exec" && c.Detail == "notify db" })
+	if first := f.Index("stop", "web-1"); pre > first {
 		t.Errorf("pre hook (call %d) after the first stop (call %d)", pre, first)
 	}
-	if last := f.index("start", "web-1"); post < last {
+	if last := f.Index("start", "web-1"); post < last {
 		t.Errorf("post hook (call %d) before the last start (call %d)", post, last)
 	}
 }
@@ -346,12 +347,12 @@ func TestRunKeepAndSkip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1"})
-	equal(t, "starts", f.ops("start"), []string{"app-1", "web-1"})
+	equal(t, "stops", f.Ops("stop"), []string{"web-1", "app-1"})
+	equal(t, "starts", f.Ops("start"), []string{"app-1", "web-1"})
 	// The direct path is tried first (refused by this engine), then the API.
-	equal(t, "helpers", slices.Compact(f.ops("create-helper")), []string{"p_dbdata"})
-	if slices.Contains(f.ops("volume"), "p_cache") {
-		t.Errorf("skipped volume p_cache was inspected: %v", f.ops("volume"))
+	equal(t, "helpers", slices.Compact(f.Ops("create-helper")), []string{"p_dbdata"})
+	if slices.Contains(f.Ops("volume"), "p_cache") {
+		t.Errorf("skipped volume p_cache was inspected: %v", f.Ops("volume"))
 	}
 	var names []string
 	for _, v := range res.Manifest.Volumes {
@@ -365,17 +366,17 @@ func TestRunVolumeRemovedDuringBackup(t *testing.T) {
 	f := stdEngine()
 	f.StopFn = func(ctx context.Context, id string, timeout time.Duration) error {
 		if id == "db-1" {
-			f.removeVolume("p_dbdata")
+			f.RemoveVolume("p_dbdata")
 		}
 		return nil
 	}
 	o := stdOptions(t)
 	_, err := backup.Run(t.Context(), f, o)
 	wantErrContains(t, err, "snapshot p_dbdata", "removed during the backup")
-	equal(t, "starts", f.ops("start"), []string{"db-1", "app-1", "web-1"})
+	equal(t, "starts", f.Ops("start"), []string{"db-1", "app-1", "web-1"})
 	noHelpersLeft(t, f)
 	noBackupLeft(t, o.Dir)
-	equal(t, "copies", f.ops("copy-from"), []string{"helper-1"}) // p_cache only
+	equal(t, "copies", f.Ops("copy-from"), []string{"helper-1"}) // p_cache only
 }
 
 func TestRunVolumeReplacedDuringBackup(t *testing.T) {
@@ -384,8 +385,8 @@ func TestRunVolumeReplacedDuringBackup(t *testing.T) {
 		if id == "db-1" {
 			// Someone removed the volume and something re-created it
 			// under the same name (without compose's labels).
-			f.removeVolume("p_dbdata")
-			f.addVolume(engine.VolumeInfo{Name: "p_dbdata", Driver: "local"})
+			f.RemoveVolume("p_dbdata")
+			f.AddVolume(engine.VolumeInfo{Name: "p_dbdata", Driver: "local"})
 		}
 		return nil
 	}
@@ -398,23 +399,23 @@ func TestRunVolumeReplacedDuringBackup(t *testing.T) {
 }
 
 func TestRunNotRunningServiceLeftAlone(t *testing.T) {
-	f := newFakeEngine(ctr("db", "running"), ctr("app", "exited"), ctr("web", "running"))
-	f.addVolume(dbVolume, dbFiles...)
-	f.addVolume(cacheVolume, cacheFiles...)
+	f := enginetest.New(ctr("db", "running"), ctr("app", "exited"), ctr("web", "running"))
+	f.AddVolume(dbVolume, dbFiles...)
+	f.AddVolume(cacheVolume, cacheFiles...)
 	o := stdOptions(t)
 	if _, err := backup.Run(t.Context(), f, o); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	equal(t, "stops", f.ops("stop"), []string{"web-1", "db-1"})
-	equal(t, "starts", f.ops("start"), []string{"db-1", "web-1"})
-	if got := f.state("app-1"); got != "exited" {
+	equal(t, "stops", f.Ops("stop"), []string{"web-1", "db-1"})
+	equal(t, "starts", f.Ops("start"), []string{"db-1", "web-1"})
+	if got := f.State("app-1"); got != "exited" {
 		t.Errorf("app-1 is %s, want it left exited", got)
 	}
 }
 
 func TestRunRestartFailure(t *testing.T) {
 	f := stdEngine()
-	f.find("web-1").ExitAfter, f.find("web-1").ExitCode = 1, 3
+	f.Update("web-1", func(c *enginetest.Container) { c.ExitAfter, c.ExitCode = 1, 3 })
 	o := stdOptions(t)
 	o.Services = map[string]compose.ServiceOptions{"db": {Post: []string{"notify"}, Stop: true, Timeout: time.Minute}}
 	res, err := backup.Run(t.Context(), f, o)
@@ -433,7 +434,7 @@ func TestRunRestartFailure(t *testing.T) {
 	}
 	// Post hooks are for services that are back; with one not back they
 	// are not run.
-	equal(t, "execs", f.execCalls(), []execCall(nil))
+	equal(t, "execs", f.Execs(), []enginetest.Exec(nil))
 }
 
 // lifecycleProject is stdProject with compose pre_stop and post_start
@@ -462,17 +463,17 @@ func TestRunLifecycleHooks(t *testing.T) {
 	if _, err := backup.Run(t.Context(), f, o); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	equal(t, "execs", f.execCalls(), []execCall{
+	equal(t, "execs", f.Execs(), []enginetest.Exec{
 		{Container: "db-1", Spec: engine.ExecSpec{Cmd: []string{"sh", "-c", "flush"}, User: "postgres", Privileged: true, WorkingDir: "/var/lib/db", Env: []string{"A=1", "B=1"}}},
 		{Container: "db-1", Spec: engine.ExecSpec{Cmd: []string{"warm-up"}}},
 	})
 	calls := f.Calls()
-	preStop := slices.IndexFunc(calls, func(c call) bool { return c.Op == "exec" && c.Detail == "sh -c flush" })
-	postStart := slices.IndexFunc(calls, func(c call) bool { return c.Op == "exec" && c.Detail == "warm-up" })
-	if stop := f.index("stop", "db-1"); preStop < 0 || preStop > stop {
+	preStop := slices.IndexFunc(calls, func(c enginetest.Call) bool { return c.Op == "exec" && c.Detail == "sh -c flush" })
+	postStart := slices.IndexFunc(calls, func(c enginetest.Call) bool { return c.Op == "exec" && c.Detail == "warm-up" })
+	if stop := f.Index("stop", "db-1"); preStop < 0 || preStop > stop {
 		t.Errorf("pre_stop hook at call %d, stop of db-1 at call %d: want the hook first", preStop, stop)
 	}
-	if start := f.index("start", "db-1"); postStart < start {
+	if start := f.Index("start", "db-1"); postStart < start {
 		t.Errorf("post_start hook at call %d, start of db-1 at call %d: want the start first", postStart, start)
 	}
 }
@@ -491,10 +492,10 @@ func TestRunLifecycleHookFails(t *testing.T) {
 		t.Errorf("error %v wraps ErrPreflight, but web and app were stopped", err)
 	}
 	// Dependents were stopped first; db's stop is aborted and they come back.
-	equal(t, "stops", f.ops("stop"), []string{"web-1", "app-1"})
-	equal(t, "starts", f.ops("start"), []string{"app-1", "web-1"})
+	equal(t, "stops", f.Ops("stop"), []string{"web-1", "app-1"})
+	equal(t, "starts", f.Ops("start"), []string{"app-1", "web-1"})
 	allRunning(t, f, "db-1", "app-1", "web-1")
-	equal(t, "helpers", f.helperSpecs(), []engine.HelperSpec(nil))
+	equal(t, "helpers", f.HelperSpecs(), []engine.HelperSpec(nil))
 	noBackupLeft(t, o.Dir)
 	equal(t, "Result.Stopped", res.Stopped, []string{"app", "web"})
 }

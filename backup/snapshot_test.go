@@ -64,7 +64,7 @@ func TestSnapshotMethodsRestartOnce(t *testing.T) {
 			}
 			t.Run(m.name+"/"+cmpOr(fail, "ok"), func(t *testing.T) {
 				f := stdEngine()
-				f.shared = m.shared
+				f.Shared = m.shared
 				o := stdOptions(t)
 				o.Mode, o.NoDirect = m.mode, m.noDirect
 				rec := &recorder{}
@@ -83,7 +83,7 @@ func TestSnapshotMethodsRestartOnce(t *testing.T) {
 					if failing(strings.Join(spec.Cmd, " ")) {
 						return 0, "", boom
 					}
-					return f.execDefault(ctx, id, spec)
+					return f.DefaultExec(ctx, id, spec)
 				}
 				if fail == "capture" && m.capture == "copy-from" {
 					f.CopyFromFn = func(context.Context, string, string) (io.ReadCloser, error) { return nil, boom }
@@ -107,7 +107,7 @@ func TestSnapshotMethodsRestartOnce(t *testing.T) {
 					t.Errorf("%d restarts, want 1", n)
 				}
 				n := 0
-				for _, id := range f.ops("start") {
+				for _, id := range f.Ops("start") {
 					if !strings.HasPrefix(id, "helper-") {
 						n++
 					}
@@ -141,7 +141,7 @@ func TestStagedSyncProgress(t *testing.T) {
 	if _, err := backup.Run(t.Context(), f, o); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range f.execCalls() {
+	for _, e := range f.Execs() {
 		if strings.Contains(strings.Join(e.Spec.Cmd, " "), " sync ") && e.Spec.Output == nil {
 			t.Errorf("sync exec %q without streamed output", e.Spec.Cmd)
 		}
@@ -204,7 +204,7 @@ func TestStagedQuickSyncShowsNoProgress(t *testing.T) {
 				spec.Cmd = protocol.Argv(r)
 			}
 		}
-		return f.execDefault(ctx, id, spec)
+		return f.DefaultExec(ctx, id, spec)
 	}
 	if _, err := backup.Run(t.Context(), f, o); err != nil {
 		t.Fatal(err)

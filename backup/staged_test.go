@@ -65,7 +65,7 @@ func TestRunStaged(t *testing.T) {
 	}
 	// Staging volumes are created, labelled as ours, for both volumes.
 	var created []string
-	for _, v := range f.createdVolumes() {
+	for _, v := range f.CreatedVolumes() {
 		created = append(created, v.Name)
 		if v.Labels[engine.LabelStaging] != "true" || v.Labels[engine.LabelProject] != "p" {
 			t.Errorf("staging volume %s labels %v", v.Name, v.Labels)
@@ -117,7 +117,7 @@ func TestRunStaged(t *testing.T) {
 
 func TestRunStagedFallsBackWhenDiskIsShort(t *testing.T) {
 	f := stdEngine()
-	f.free = 10 // bytes
+	f.Free = 10 // bytes
 	o, events := stagedOptions(t)
 	res, err := backup.Run(t.Context(), f, o)
 	if err != nil {
@@ -148,10 +148,10 @@ func TestRunStagedDeltaFailureRestarts(t *testing.T) {
 		runs[id]++
 		n := runs[id]
 		mu.Unlock()
-		if n == 2 && f.isSync(id) {
+		if n == 2 && f.IsServing(id) {
 			return 1, "helper: write /s/data/x: no space left on device", nil
 		}
-		return f.execDefault(ctx, id, spec)
+		return f.DefaultExec(ctx, id, spec)
 	}
 	_, err := backup.Run(t.Context(), f, o)
 	wantErrContains(t, err, "delta sync", "no space left")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 )
 
 // Call is one engine call as the fake saw it. Stops are recorded twice:
@@ -710,7 +711,8 @@ func (f *Fake) RunHelper(ctx context.Context, id string) (int, string, error) {
 	return f.DefaultRunHelper(ctx, id)
 }
 
-// DefaultRunHelper runs the helper's command on the fake's volumes.
+// DefaultRunHelper runs the helper's command on the fake's volumes; the
+// output is the container's log: both streams.
 func (f *Fake) DefaultRunHelper(ctx context.Context, id string) (int, string, error) {
 	if err := ctx.Err(); err != nil {
 		return -1, "", err
@@ -721,7 +723,9 @@ func (f *Fake) DefaultRunHelper(ctx context.Context, id string) (int, string, er
 	if !ok {
 		return -1, "", fmt.Errorf("helper %s: %w", id, engine.ErrNotFound)
 	}
-	return f.helperCommand(id, spec.Cmd, nil)
+	var out strings.Builder
+	code, err := f.helperCommand(id, spec.Cmd, &out, &out)
+	return code, strings.TrimSpace(out.String()), err
 }
 
 func (f *Fake) Exec(ctx context.Context, id string, spec engine.ExecSpec) (int, string, error) {
@@ -736,7 +740,9 @@ func (f *Fake) Exec(ctx context.Context, id string, spec engine.ExecSpec) (int, 
 }
 
 // DefaultExec is what Exec does without ExecFn: a helper runs the helper
-// command; a service container succeeds.
+// command; a running service container succeeds. Like the engine, stdout
+// goes to spec.Output when set, and only the rest into the returned
+// output.
 func (f *Fake) DefaultExec(ctx context.Context, id string, spec engine.ExecSpec) (int, string, error) {
 	if err := ctx.Err(); err != nil {
 		return -1, "", err
@@ -748,13 +754,19 @@ func (f *Fake) DefaultExec(ctx context.Context, id string, spec engine.ExecSpec)
 		running = c.status.State == "running"
 	}
 	f.mu.Unlock()
-	if helper {
-		return f.helperCommand(id, spec.Cmd, spec.Output)
+	if !helper {
+		if !running {
+			return -1, "", fmt.Errorf("Error response from daemon: container %s is not running", id)
+		}
+		return 0, "", nil
 	}
-	if !running {
-		return -1, "", fmt.Errorf("Error response from daemon: container %s is not running", id)
+	var stdout, stderr strings.Builder
+	var out io.Writer = &stdout
+	if spec.Output != nil {
+		out = spec.Output
 	}
-	return 0, "", nil
+	code, err := f.helperCommand(id, spec.Cmd, out, &stderr)
+	return code, strings.TrimSpace(stdout.String() + stderr.String()), err
 }
 
 func (f *Fake) RemoveHelper(ctx context.Context, id string) error {
@@ -772,8 +784,13 @@ func (f *Fake) RemoveHelper(ctx context.Context, id string) error {
 func (f *Fake) IsServing(id string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	spec := f.helpers[id]
-	return len(spec.Cmd) > 2 && spec.Cmd[2] == "serve"
+	cmd := f.helpers[id].Cmd
+	req, err := protocol.Decode(cmd[min(2, len(cmd)):])
+	if err != nil {
+		return false
+	}
+	_, serve := req.(*protocol.Serve)
+	return serve
 }
 
 // --- housekeeping ---

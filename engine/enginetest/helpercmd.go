@@ -4,57 +4,79 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/helper"
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 )
 
-// helperCommand does what this program's helper commands do, on the
-// fake's volumes: run as a helper's command or exec'd into a serving
-// helper. out, when set, receives the command's standard output as it is
-// written.
-func (f *Fake) helperCommand(id string, cmd []string, out io.Writer) (int, string, error) {
-	if len(cmd) < 3 {
-		return 0, "", nil
+// helperCommand does what the helper binary's commands do, on the fake's
+// volumes: run as the helper's command or exec'd into a serving helper.
+// It decodes cmd and encodes the results as the helper does, through
+// helper/protocol; what the helper writes on stdout goes to stdout, its
+// complaints to stderr.
+func (f *Fake) helperCommand(id string, cmd []string, stdout, stderr io.Writer) (int, error) {
+	if len(cmd) < 2 || cmd[0] != protocol.Binary || cmd[1] != protocol.Arg {
+		return 0, nil // not ours: succeeds, like a hook
 	}
-	switch cmd[2] {
-	case "sync", "space":
-		// The staging volume holds the mirror: copy the source's files.
-		src, err := f.mounted(id, "/src")
-		if err != nil {
-			return 1, "", err
+	req, err := protocol.Decode(cmd[2:])
+	if err != nil {
+		fmt.Fprintln(stderr, "helper:", err)
+		return 1, nil
+	}
+	switch r := req.(type) {
+	case *protocol.Space:
+		if _, err := f.mounted(id, r.Src); err != nil {
+			return 1, err
 		}
-		stage, err := f.mounted(id, "/s")
+		if _, err := f.mounted(id, r.Stage); err != nil {
+			return 1, err
+		}
+		return 0, protocol.WriteResult(stdout, protocol.SpaceResult{SrcBytes: 1000, FreeBytes: f.freeBytes()})
+	case *protocol.Sync:
+		// The staging volume holds the mirror: copy the source's files.
+		src, err := f.mounted(id, r.Src)
 		if err != nil {
-			return 1, "", err
+			return 1, err
+		}
+		stage, err := f.mounted(id, path.Dir(r.Dst))
+		if err != nil {
+			return 1, err
 		}
 		f.mu.Lock()
-		defer f.mu.Unlock()
-		if cmd[2] == "space" {
-			return 0, `{"src_bytes":1000,"stage_bytes":0,"free_bytes":` + fmt.Sprint(f.freeBytes()) + "}\n", nil
+		files := slices.Clone(f.files[src])
+		f.files[stage] = files
+		f.mu.Unlock()
+		var n int64
+		for _, e := range files {
+			n += int64(len(e.Content))
 		}
-		f.files[stage] = append([]File(nil), f.files[src]...)
-		return 0, fmt.Sprintf(`{"copied":%d,"copied_bytes":0,"deleted":0,"files":%d,"duration_ns":1000}`+"\n", len(f.files[src]), len(f.files[src])), nil
-	case "pack", "unpack":
-		return f.direct(id, cmd[2], cmd[3:])
-	case "wipe":
-		if len(cmd) != 4 {
-			return 2, "usage", nil
+		if r.Progress > 0 {
+			_ = protocol.WriteProgress(stdout, protocol.Progress{Files: int64(len(files)) / 2, Bytes: n / 2})
+			_ = protocol.WriteProgress(stdout, protocol.Progress{Files: int64(len(files)), Bytes: n})
 		}
-		vol, err := f.mounted(id, cmd[3])
+		return 0, protocol.WriteResult(stdout, protocol.SyncStats{Files: len(files), Copied: len(files), CopiedBytes: n, Index: "ok", Duration: 1000})
+	case *protocol.Pack:
+		return f.pack(id, r, stdout, stderr)
+	case *protocol.Unpack:
+		return f.unpack(id, r, stdout, stderr)
+	case *protocol.Wipe:
+		vol, err := f.mounted(id, r.Dir)
 		if err != nil {
-			return 1, "", err
+			return 0, err
 		}
-		f.SetFiles(vol, nil)
+		f.mu.Lock()
+		f.files[vol] = nil
+		f.mu.Unlock()
 	}
-	return 0, "", nil
+	return 0, nil
 }
 
 // hostPath maps a path inside helper id to the plugin's machine through
@@ -73,100 +95,93 @@ func (f *Fake) hostPath(id, p string) (string, error) {
 	return "", fmt.Errorf("helper %s has no bind for %s", id, p)
 }
 
-// direct does what the helper's pack and unpack do, on the fake's volumes
-// and the real files behind the helper's binds.
-func (f *Fake) direct(id, cmd string, args []string) (int, string, error) {
-	flags := map[string]string{}
-	var pos []string
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; a {
-		case "--probe", "--allow-devices":
-			flags[a] = "true"
-		case "--token", "--level", "--sha256", "--size":
-			flags[a] = args[i+1]
-			i++
-		default:
-			pos = append(pos, a)
-		}
-	}
-	if len(pos) != 2 {
-		return 2, "usage", nil
-	}
-	notShared := fmt.Sprintf("helper: %v", helper.ErrNotShared)
-	if cmd == "pack" {
-		out, err := f.hostPath(id, pos[1])
-		if err != nil {
-			return 1, "", err
-		}
-		if b, err := os.ReadFile(out); err != nil || string(b) != flags["--token"] {
-			return helper.ExitNotShared, notShared, nil
-		}
-		if flags["--probe"] != "" {
-			return 0, "", nil
-		}
-		target := map[string]string{"/v": "/v", "/s/data": "/s"}[pos[0]]
-		vol, err := f.mounted(id, target)
-		if err != nil {
-			return 1, "", err
-		}
-		files := f.Files(vol)
-		data, err := BuildTar(files)
-		if err != nil {
-			return 1, "", err
-		}
-		var z bytes.Buffer
-		enc, err := archive.NewEncoder(&z, 1)
-		if err != nil {
-			return 1, "", err
-		}
-		_, _ = enc.Write(data)
-		if err := enc.Close(); err != nil {
-			return 1, "", err
-		}
-		if err := os.WriteFile(out, z.Bytes(), 0o600); err != nil {
-			return 1, "", err
-		}
-		res, _ := json.Marshal(archive.PackResult{TarBytes: int64(len(data)), ArchiveBytes: int64(z.Len()), Entries: len(files)})
-		return 0, string(res) + "\n", nil
-	}
-	in, err := f.hostPath(id, pos[0])
+// notShared is what a helper that does not see the plugin's file says.
+func notShared(stderr io.Writer) (int, error) {
+	fmt.Fprintf(stderr, "helper: %v\n", helper.ErrNotShared)
+	return protocol.ExitNotShared, nil
+}
+
+// pack does what the helper's pack does, on the fake's volumes and the
+// real file behind the helper's bind.
+func (f *Fake) pack(id string, r *protocol.Pack, stdout, stderr io.Writer) (int, error) {
+	out, err := f.hostPath(id, r.File)
 	if err != nil {
-		return 1, "", err
+		return 1, err
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != r.Token {
+		return notShared(stderr)
+	}
+	if r.Probe {
+		return 0, nil
+	}
+	target := map[string]string{"/v": "/v", "/s/data": "/s"}[r.Src]
+	vol, err := f.mounted(id, target)
+	if err != nil {
+		return 1, err
+	}
+	f.mu.Lock()
+	files := slices.Clone(f.files[vol])
+	f.mu.Unlock()
+	data, err := BuildTar(files)
+	if err != nil {
+		return 1, err
+	}
+	var z bytes.Buffer
+	enc, err := archive.NewEncoder(&z, 1)
+	if err != nil {
+		return 1, err
+	}
+	_, _ = enc.Write(data)
+	if err := enc.Close(); err != nil {
+		return 1, err
+	}
+	if err := os.WriteFile(out, z.Bytes(), 0o600); err != nil {
+		return 1, err
+	}
+	return 0, protocol.WriteResult(stdout, protocol.PackResult{TarBytes: int64(len(data)), ArchiveBytes: int64(z.Len()), Entries: len(files)})
+}
+
+// unpack does what the helper's unpack does, from the real file behind
+// the helper's bind into the fake's volume.
+func (f *Fake) unpack(id string, r *protocol.Unpack, stdout, stderr io.Writer) (int, error) {
+	in, err := f.hostPath(id, r.Archive)
+	if err != nil {
+		return 1, err
 	}
 	b, err := os.ReadFile(in)
 	sum := sha256.Sum256(b)
-	if err != nil || strconv.Itoa(len(b)) != flags["--size"] || hex.EncodeToString(sum[:]) != flags["--sha256"] {
-		return helper.ExitNotShared, notShared, nil
+	if err != nil || int64(len(b)) != r.Size || hex.EncodeToString(sum[:]) != r.SHA256 {
+		return notShared(stderr)
 	}
-	vol, err := f.mounted(id, pos[1])
+	vol, err := f.mounted(id, r.Dir)
 	if err != nil {
-		return 1, "", err
+		return 1, err
 	}
 	dec, err := archive.NewDecoder(bytes.NewReader(b))
 	if err != nil {
-		return 1, "", err
+		return 1, err
 	}
 	defer dec.Close()
 	data, err := io.ReadAll(dec)
 	if err != nil {
-		return 1, "", err
+		return 1, err
 	}
-	if _, err := archive.CheckTar(bytes.NewReader(data), archive.SafetyOptions{AllowDevices: flags["--allow-devices"] != ""}); err != nil {
-		return 1, "helper: " + err.Error(), nil
+	if _, err := archive.CheckTar(bytes.NewReader(data), archive.SafetyOptions{AllowDevices: r.AllowDevices}); err != nil {
+		fmt.Fprintln(stderr, "helper:", err)
+		return 1, nil
 	}
 	files, err := ReadTar(data)
 	if err != nil {
-		return 1, "", err
+		return 1, err
 	}
 	f.mu.Lock()
 	f.files[vol] = files
 	f.unpacked = append(f.unpacked, vol)
 	f.mu.Unlock()
-	return 0, fmt.Sprintf(`{"entries":%d,"files":%d,"bytes":0,"duration_ns":1}`+"\n", len(files), len(files)), nil
+	return 0, protocol.WriteResult(stdout, protocol.UnpackResult{Entries: len(files), Files: len(files), Duration: 1})
 }
 
-// freeBytes is the free space the fake's space probe reports; f.mu is
-// held.
+// freeBytes is the free space the fake's space probe reports.
 func (f *Fake) freeBytes() int64 {
 	if f.Free != 0 {
 		return f.Free
