@@ -20,10 +20,14 @@ const ManifestName = "manifest.json"
 // FormatVersion is the manifest format this package writes and reads.
 const FormatVersion = 1
 
-// Backup modes recorded in Manifest.Mode.
+// Snapshot modes: the values of the snapshot setting, of which a backup
+// records the one it used (stream or staged) in Manifest.Mode. The one
+// source for them (the settings and the backup package name them after
+// these).
 const (
 	ModeStream = "stream" // volumes were archived straight from the engine while services were stopped
 	ModeStaged = "staged" // volumes were copied first, then archived after services restarted
+	ModeAuto   = "auto"   // the setting only: staged when possible, else stream
 )
 
 // maxManifestSize bounds how much of a manifest file is read; a real one is

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
@@ -46,7 +47,7 @@ func packRequest(src string, f *archive.DirectFile, level int, probe bool) *prot
 }
 
 // directAllowed says whether to try the direct path at all.
-func directAllowed(img HelperImage, off bool) bool { return img.CanRun && !off }
+func directAllowed(img engine.HelperImage, off bool) bool { return img.CanRun && !off }
 
 // directSnapshot is the stream method with the direct path: before the
 // stop, one serving helper per volume with the volume mounted read-only
@@ -68,9 +69,9 @@ func (s *directSnapshot) Prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		id, err := createOnVolume(ctx, s.eng, HelperSpec{Image: s.image, Project: s.o.Project.Name,
-			Mounts: []Mount{{Volume: v.Name, Target: "/v", ReadOnly: true}},
-			Binds:  []Bind{{Source: s.pending.Path(), Target: outDir}},
+		id, err := createOnVolume(ctx, s.eng, engine.HelperSpec{Image: s.image, Project: s.o.Project.Name,
+			Mounts: []engine.Mount{{Volume: v.Name, Target: "/v", ReadOnly: true}},
+			Binds:  []engine.Bind{{Source: s.pending.Path(), Target: outDir}},
 			Cmd:    protocol.Argv(&protocol.Serve{})}, s.infos[v.Name])
 		if err != nil {
 			f.Discard()
@@ -148,7 +149,7 @@ func helperOutcome(code int, out string, err error, res any) error {
 
 // probe checks, with an exec into a serving helper, that it sees f.
 func probe(ctx context.Context, eng Engine, id, src string, f *archive.DirectFile) error {
-	code, out, err := eng.Exec(ctx, id, ExecSpec{Cmd: protocol.Argv(packRequest(src, f, 0, true))})
+	code, out, err := eng.Exec(ctx, id, engine.ExecSpec{Cmd: protocol.Argv(packRequest(src, f, 0, true))})
 	err = helperOutcome(code, out, err, nil)
 	if err != nil && !errors.Is(err, errNotShared) {
 		err = fmt.Errorf("check the helper's view of the backup folder: %w", err)
@@ -161,7 +162,7 @@ func probe(ctx context.Context, eng Engine, id, src string, f *archive.DirectFil
 // discarded and the caller copies through the API.
 func runPack(ctx context.Context, eng Engine, o Options, id, src string, f *archive.DirectFile, level int, v *archive.Volume) error {
 	stop := watchArchive(o, v.Name, f)
-	code, out, err := eng.Exec(ctx, id, ExecSpec{Cmd: protocol.Argv(packRequest(src, f, level, false))})
+	code, out, err := eng.Exec(ctx, id, engine.ExecSpec{Cmd: protocol.Argv(packRequest(src, f, level, false))})
 	stop()
 	var res protocol.PackResult
 	err = helperOutcome(code, out, err, &res)
@@ -204,7 +205,7 @@ func watchArchive(o Options, volume string, f *archive.DirectFile) (stop func())
 
 // packVolume copies one volume with a packer while the services are
 // stopped, falling back to the API when the helper does not see the file.
-func packVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, p *packer, v *archive.Volume, before VolumeInfo, expected int64) error {
+func packVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, p *packer, v *archive.Volume, before engine.VolumeInfo, expected int64) error {
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: expected})
 	err := runPack(ctx, eng, o, p.helper, "/v", p.file, o.Level, v)
 	if errors.Is(err, errNotShared) {

@@ -8,17 +8,6 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/engine"
 )
 
-// Names of the engine's model used throughout this package; the types
-// themselves, and what each call promises, are defined in package engine.
-type (
-	VolumeInfo  = engine.VolumeInfo
-	HelperImage = engine.HelperImage
-	Mount       = engine.Mount
-	Bind        = engine.Bind
-	HelperSpec  = engine.HelperSpec
-	ExecSpec    = engine.ExecSpec
-)
-
 // Engine is the part of the Docker engine a backup or a restore drives, on
 // top of the project's containers. The contract of each call is in
 // engine.Engine.

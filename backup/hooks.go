@@ -31,7 +31,7 @@ func LifecycleHooks(eng Execer) compose.Hooks {
 				env = append(env, k+"="+*v)
 			}
 			sort.Strings(env)
-			code, out, err := eng.Exec(ctx, c.ID, ExecSpec{Cmd: h.Command, User: h.User, Privileged: h.Privileged, WorkingDir: h.WorkingDir, Env: env})
+			code, out, err := eng.Exec(ctx, c.ID, engine.ExecSpec{Cmd: h.Command, User: h.User, Privileged: h.Privileged, WorkingDir: h.WorkingDir, Env: env})
 			if err != nil {
 				return fmt.Errorf("%s hook %d of %s: %w", what, i+1, c.Name, err)
 			}
@@ -95,7 +95,7 @@ func runServiceHooks(ctx context.Context, eng Execer, o Options, containers []en
 			timeout = compose.DefaultHookTimeout
 		}
 		hctx, cancel := context.WithTimeout(ctx, timeout)
-		code, out, err := eng.Exec(hctx, cs[0].ID, ExecSpec{Cmd: cmd})
+		code, out, err := eng.Exec(hctx, cs[0].ID, engine.ExecSpec{Cmd: cmd})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("x-autobackup %s hook of %s: %w", what, name, err)

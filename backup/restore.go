@@ -59,7 +59,7 @@ type RestorePlan struct {
 	Others     []engine.Container // running containers outside the project that use the volumes; stopped only with StopOthers
 	StopOrder  [][]string
 	Containers []engine.Container
-	image      HelperImage
+	image      engine.HelperImage
 }
 
 // ErrVerify marks a backup that failed verification: nothing was touched.
@@ -363,7 +363,7 @@ func Restore(ctx context.Context, eng Engine, o RestoreOptions, rp *RestorePlan)
 	direct := directAllowed(rp.image, o.NoDirect)
 	for _, v := range rp.Volumes {
 		if slices.Contains(rp.Create, v.Name) {
-			if err := eng.CreateVolume(ctx, VolumeInfo{Name: v.Name, Driver: v.Driver, Options: v.DriverOpts, Labels: v.Labels}); err != nil {
+			if err := eng.CreateVolume(ctx, engine.VolumeInfo{Name: v.Name, Driver: v.Driver, Options: v.DriverOpts, Labels: v.Labels}); err != nil {
 				return res, fmt.Errorf("create volume %s: %w", v.Name, err)
 			}
 		}
@@ -394,10 +394,10 @@ func Restore(ctx context.Context, eng Engine, o RestoreOptions, rp *RestorePlan)
 // the helper did not see the archive.
 func unpackVolume(ctx context.Context, eng Engine, o RestoreOptions, image string, v archive.Volume) (err error) {
 	cmd := protocol.Argv(&protocol.Unpack{SHA256: v.SHA256, Size: v.ArchiveBytes, AllowDevices: o.Safety.AllowDevices, Archive: "/in/" + v.Archive, Dir: "/v"})
-	id, err := eng.CreateHelper(ctx, HelperSpec{
+	id, err := eng.CreateHelper(ctx, engine.HelperSpec{
 		Image: image, Project: o.Project.Name, KeepLogs: true,
-		Mounts: []Mount{{Volume: v.Name, Target: "/v"}},
-		Binds:  []Bind{{Source: o.BackupPath, Target: "/in", ReadOnly: true}},
+		Mounts: []engine.Mount{{Volume: v.Name, Target: "/v"}},
+		Binds:  []engine.Bind{{Source: o.BackupPath, Target: "/in", ReadOnly: true}},
 		Cmd:    cmd,
 	})
 	if err != nil {
@@ -418,9 +418,9 @@ func unpackVolume(ctx context.Context, eng Engine, o RestoreOptions, image strin
 }
 
 func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image string, v archive.Volume) (err error) {
-	id, err := eng.CreateHelper(ctx, HelperSpec{
+	id, err := eng.CreateHelper(ctx, engine.HelperSpec{
 		Image: image, Project: o.Project.Name, KeepLogs: true,
-		Mounts: []Mount{{Volume: v.Name, Target: "/v"}},
+		Mounts: []engine.Mount{{Volume: v.Name, Target: "/v"}},
 		Cmd:    protocol.Argv(&protocol.Wipe{Dir: "/v"}),
 	})
 	if err != nil {

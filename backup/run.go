@@ -19,6 +19,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
@@ -261,12 +262,12 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 	return res, restartErr
 }
 
-func inspectVolumes(ctx context.Context, eng Engine, vols []PlannedVolume) (map[string]VolumeInfo, error) {
-	infos := map[string]VolumeInfo{}
+func inspectVolumes(ctx context.Context, eng Engine, vols []PlannedVolume) (map[string]engine.VolumeInfo, error) {
+	infos := map[string]engine.VolumeInfo{}
 	var missing []string
 	for _, v := range vols {
 		info, err := eng.Volume(ctx, v.Name)
-		if errors.Is(err, compose.ErrNotFound) {
+		if errors.Is(err, engine.ErrNotFound) {
 			missing = append(missing, fmt.Sprintf("%s (key %q, used by %s)", v.Name, v.Key, strings.Join(v.Services, ", ")))
 			continue
 		}
@@ -281,7 +282,7 @@ func inspectVolumes(ctx context.Context, eng Engine, vols []PlannedVolume) (map[
 	return infos, nil
 }
 
-func serviceImages(ctx context.Context, eng Engine, containers []compose.Container) ([]archive.Service, error) {
+func serviceImages(ctx context.Context, eng Engine, containers []engine.Container) ([]archive.Service, error) {
 	seen := map[string]bool{}
 	var out []archive.Service
 	for _, c := range containers {
@@ -292,7 +293,7 @@ func serviceImages(ctx context.Context, eng Engine, containers []compose.Contain
 		s := archive.Service{Name: c.Service, Image: c.Image, ImageID: c.ImageID}
 		if c.ImageID != "" {
 			digests, err := eng.ImageDigests(ctx, c.ImageID)
-			if err != nil && !errors.Is(err, compose.ErrNotFound) {
+			if err != nil && !errors.Is(err, engine.ErrNotFound) {
 				return nil, fmt.Errorf("inspect image of %s: %w", c.Service, err)
 			}
 			s.RepoDigests = digests
@@ -306,8 +307,8 @@ func serviceImages(ctx context.Context, eng Engine, containers []compose.Contain
 // snapshotVolume copies one volume into the pending backup through a
 // helper container that is created with the volume mounted read-only and
 // never started. The helper is removed on every path.
-func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, v *archive.Volume, before VolumeInfo, expected int64) (err error) {
-	id, err := createOnVolume(ctx, eng, HelperSpec{Image: image, Project: o.Project.Name, Mounts: []Mount{{Volume: v.Name, Target: "/v", ReadOnly: true}}}, before)
+func snapshotVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, v *archive.Volume, before engine.VolumeInfo, expected int64) (err error) {
+	id, err := createOnVolume(ctx, eng, engine.HelperSpec{Image: image, Project: o.Project.Name, Mounts: []engine.Mount{{Volume: v.Name, Target: "/v", ReadOnly: true}}}, before)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", v.Name, err)
 	}
@@ -381,9 +382,9 @@ func checkWritable(dir string, need int64) error {
 // options and labels); once the helper exists it holds the volume, which
 // can then no longer be removed. Otherwise we would archive an empty tree
 // and call it a backup.
-func createOnVolume(ctx context.Context, eng Engine, spec HelperSpec, before VolumeInfo) (string, error) {
+func createOnVolume(ctx context.Context, eng Engine, spec engine.HelperSpec, before engine.VolumeInfo) (string, error) {
 	name := spec.Mounts[0].Volume
-	if _, err := eng.Volume(ctx, name); errors.Is(err, compose.ErrNotFound) {
+	if _, err := eng.Volume(ctx, name); errors.Is(err, engine.ErrNotFound) {
 		return "", fmt.Errorf("the volume was removed during the backup; nothing of it was copied")
 	} else if err != nil {
 		return "", err
@@ -403,7 +404,7 @@ func createOnVolume(ctx context.Context, eng Engine, spec HelperSpec, before Vol
 	return id, nil
 }
 
-func sameVolume(a, b VolumeInfo) bool {
+func sameVolume(a, b engine.VolumeInfo) bool {
 	return a.Name == b.Name && a.Driver == b.Driver && maps.Equal(a.Options, b.Options) && maps.Equal(a.Labels, b.Labels)
 }
 

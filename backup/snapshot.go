@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -46,7 +47,7 @@ type snapshotEnv struct {
 	image   string // the helper image
 	pending *archive.Pending
 	vols    []PlannedVolume
-	infos   map[string]VolumeInfo // each volume as inspected before the stop
+	infos   map[string]engine.VolumeInfo // each volume as inspected before the stop
 }
 
 func (e *snapshotEnv) report(ev progress.Event) { progress.Send(e.o.Reporter, ev) }
@@ -72,7 +73,7 @@ func (a *archived) Volumes() []archive.Volume { return a.done }
 // next to the data to the engine's API with a warning. It returns the
 // prepared method and the mode and reason that hold in the end. An error
 // means ctx was cancelled; nothing is left behind then.
-func prepareSnapshot(ctx context.Context, env *snapshotEnv, mode, why string, img HelperImage) (snapshotMethod, string, string, error) {
+func prepareSnapshot(ctx context.Context, env *snapshotEnv, mode, why string, img engine.HelperImage) (snapshotMethod, string, string, error) {
 	warn := func(msg string) { env.report(progress.Event{Kind: progress.Warning, Message: msg}) }
 	if mode == ModeStream && env.o.Mode != ModeStream {
 		warn("staged snapshot not possible: " + why + "; using the stream method: services stay down for the whole copy")

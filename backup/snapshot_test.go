@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/docker-autobackup/docker-autobackup/backup"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
@@ -79,7 +80,7 @@ func TestSnapshotMethodsRestartOnce(t *testing.T) {
 					}
 					return false
 				}
-				f.ExecFn = func(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error) {
+				f.ExecFn = func(ctx context.Context, id string, spec engine.ExecSpec) (int, string, error) {
 					if failing(strings.Join(spec.Cmd, " ")) {
 						return 0, "", boom
 					}
@@ -197,7 +198,7 @@ func TestStagedSyncProgress(t *testing.T) {
 func TestStagedQuickSyncShowsNoProgress(t *testing.T) {
 	f := stdEngine()
 	o, events := stagedOptions(t)
-	f.ExecFn = func(ctx context.Context, id string, spec backup.ExecSpec) (int, string, error) {
+	f.ExecFn = func(ctx context.Context, id string, spec engine.ExecSpec) (int, string, error) {
 		if req, err := protocol.Decode(spec.Cmd[2:]); err == nil {
 			if r, ok := req.(*protocol.Sync); ok {
 				r.Progress = 0

@@ -12,24 +12,17 @@ import (
 	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/archive"
-	"github.com/docker-autobackup/docker-autobackup/compose"
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 	"github.com/docker-autobackup/docker-autobackup/internal/size"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
-// Snapshot modes (the `snapshot` setting).
+// Snapshot modes (the snapshot setting; see archive.ModeAuto).
 const (
-	ModeAuto   = "auto"
-	ModeStaged = "staged"
-	ModeStream = "stream"
-)
-
-// Labels of staging volumes, so `clean` finds them.
-const (
-	LabelStaging       = "io.docker-autobackup.staging"
-	LabelStagingProj   = "io.docker-autobackup.project"
-	LabelStagingSource = "io.docker-autobackup.source"
+	ModeAuto   = archive.ModeAuto
+	ModeStaged = archive.ModeStaged
+	ModeStream = archive.ModeStream
 )
 
 // StagingName is the staging volume kept for source volume name.
@@ -37,7 +30,7 @@ func StagingName(volume string) string { return volume + "-autobackup-staging" }
 
 // ChooseMode decides between staged and stream for setting, given the
 // helper image, and says why.
-func ChooseMode(setting string, img HelperImage) (string, string) {
+func ChooseMode(setting string, img engine.HelperImage) (string, string) {
 	switch setting {
 	case ModeStream:
 		return ModeStream, "snapshot = \"stream\" in the settings"
@@ -95,9 +88,9 @@ func (s *stagedSnapshot) Prepare(ctx context.Context) error {
 	var passes []protocol.SyncStats
 	for _, v := range s.vols {
 		stage := StagingName(v.Name)
-		if _, err := eng.Volume(ctx, stage); errors.Is(err, compose.ErrNotFound) {
-			sv := VolumeInfo{Name: stage, Driver: "local", Labels: map[string]string{
-				LabelStaging: "true", LabelStagingProj: o.Project.Name, LabelStagingSource: v.Name,
+		if _, err := eng.Volume(ctx, stage); errors.Is(err, engine.ErrNotFound) {
+			sv := engine.VolumeInfo{Name: stage, Driver: "local", Labels: map[string]string{
+				engine.LabelStaging: "true", engine.LabelProject: o.Project.Name, engine.LabelStagingSource: v.Name,
 			}}
 			if dir, ok := stagingBesideSource(s.infos[v.Name], o.NoDirect); ok {
 				sv.Options = map[string]string{"type": "none", "o": "bind", "device": dir}
@@ -109,9 +102,9 @@ func (s *stagedSnapshot) Prepare(ctx context.Context) error {
 		} else if err != nil {
 			return err
 		}
-		mounts := []Mount{{Volume: v.Name, Target: "/src", ReadOnly: true}, {Volume: stage, Target: "/s"}}
+		mounts := []engine.Mount{{Volume: v.Name, Target: "/src", ReadOnly: true}, {Volume: stage, Target: "/s"}}
 		// Free space first: the staging copy needs room for the data.
-		sid, err := eng.CreateHelper(ctx, HelperSpec{Image: s.image, Project: o.Project.Name, KeepLogs: true, Mounts: mounts,
+		sid, err := eng.CreateHelper(ctx, engine.HelperSpec{Image: s.image, Project: o.Project.Name, KeepLogs: true, Mounts: mounts,
 			Cmd: protocol.Argv(&protocol.Space{Src: "/src", Stage: "/s"})})
 		if err != nil {
 			return err
@@ -134,7 +127,7 @@ func (s *stagedSnapshot) Prepare(ctx context.Context) error {
 		// a container: that is most of the downtime we add.
 		// It also sees the partial backup directory, when the engine
 		// shares it, so that it can write the archive there itself.
-		st, err := startStager(ctx, eng, o, HelperSpec{Image: s.image, Project: o.Project.Name, Mounts: mounts,
+		st, err := startStager(ctx, eng, o, engine.HelperSpec{Image: s.image, Project: o.Project.Name, Mounts: mounts,
 			Cmd: protocol.Argv(&protocol.Serve{})}, v, s.infos[v.Name], s.pending)
 		if st != nil {
 			st.total = cmp.Or(sp.SrcBytes, o.LastSizes[v.Name])
@@ -251,7 +244,7 @@ func refinePreCopy(ctx context.Context, eng Engine, o Options, stagers []*stager
 // startStager creates and starts the serving helper of v. Unless the
 // direct path is off, it first tries with the partial backup directory
 // bound into it, and without when the engine refuses that bind.
-func startStager(ctx context.Context, eng Engine, o Options, spec HelperSpec, v PlannedVolume, before VolumeInfo, pending *archive.Pending) (*stager, error) {
+func startStager(ctx context.Context, eng Engine, o Options, spec engine.HelperSpec, v PlannedVolume, before engine.VolumeInfo, pending *archive.Pending) (*stager, error) {
 	if !o.NoDirect {
 		f, err := pending.Direct(v.Name)
 		if err != nil {
@@ -278,8 +271,8 @@ func startStager(ctx context.Context, eng Engine, o Options, spec HelperSpec, v 
 // bound at /out, so it can write f itself. A helper that starts but does
 // not see f is kept, without f. Otherwise, unless ctx was cancelled, it
 // leaves nothing behind and returns a nil stager.
-func startBoundStager(ctx context.Context, eng Engine, o Options, spec HelperSpec, v PlannedVolume, before VolumeInfo, dir string, f *archive.DirectFile) (*stager, error) {
-	spec.Binds = []Bind{{Source: dir, Target: outDir}}
+func startBoundStager(ctx context.Context, eng Engine, o Options, spec engine.HelperSpec, v PlannedVolume, before engine.VolumeInfo, dir string, f *archive.DirectFile) (*stager, error) {
+	spec.Binds = []engine.Bind{{Source: dir, Target: outDir}}
 	id, err := createOnVolume(ctx, eng, spec, before)
 	if err != nil {
 		f.Discard()
@@ -311,7 +304,7 @@ func startBoundStager(ctx context.Context, eng Engine, o Options, spec HelperSpe
 // cheap. It needs that folder on this machine, so it is only tried when
 // the engine shares this machine's folders (the direct path is on) and
 // DIR exists here; otherwise the staging volume is a plain one.
-func stagingBesideSource(src VolumeInfo, noDirect bool) (string, bool) {
+func stagingBesideSource(src engine.VolumeInfo, noDirect bool) (string, bool) {
 	dev := src.Options["device"]
 	if noDirect || src.Driver != "local" || dev == "" || !filepath.IsAbs(dev) || !strings.Contains(","+src.Options["o"]+",", ",bind,") {
 		return "", false
@@ -342,7 +335,7 @@ func (s *stager) sync(ctx context.Context, eng Engine, o Options, delta bool) (p
 		}
 		progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: s.vol.Name, Bytes: p.Bytes, Total: s.total})
 	})
-	code, out, err := eng.Exec(ctx, s.helper, ExecSpec{Cmd: protocol.Argv(syncRequest(delta)), Output: stream})
+	code, out, err := eng.Exec(ctx, s.helper, engine.ExecSpec{Cmd: protocol.Argv(syncRequest(delta)), Output: stream})
 	if err != nil {
 		return st, err
 	}

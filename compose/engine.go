@@ -7,16 +7,6 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/engine"
 )
 
-// Names of the engine's model used throughout this package; the types,
-// labels and sentinel errors are defined in package engine.
-type (
-	Container = engine.Container
-	Status    = engine.Status
-)
-
-// ErrNotFound is engine.ErrNotFound.
-var ErrNotFound = engine.ErrNotFound
-
 // Engine is the part of the Docker engine this package drives: the
 // project's containers. The contract of each call is in engine.Engine.
 type Engine interface {

@@ -14,6 +14,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/graph"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
@@ -51,10 +52,10 @@ func (t Timeouts) withDefaults() Timeouts {
 type Hooks struct {
 	// BeforeStop runs for each running container before it is stopped. An
 	// error aborts the stop phase (what was already stopped is restarted).
-	BeforeStop func(ctx context.Context, svc types.ServiceConfig, c Container) error
+	BeforeStop func(ctx context.Context, svc types.ServiceConfig, c engine.Container) error
 	// AfterStart runs for each container once it is running again. An
 	// error is reported as a failure of that service.
-	AfterStart func(ctx context.Context, svc types.ServiceConfig, c Container) error
+	AfterStart func(ctx context.Context, svc types.ServiceConfig, c engine.Container) error
 }
 
 // Lifecycle stops and starts the containers of one project.
@@ -74,7 +75,7 @@ type Lifecycle struct {
 type Stopped struct {
 	l         *Lifecycle
 	mu        sync.Mutex
-	byService map[string][]Container
+	byService map[string][]engine.Container
 	first     time.Time
 	down      map[string]time.Time // per service: when its first container was stopped
 	up        map[string]time.Time // per service: when it was first seen running and healthy again
@@ -92,8 +93,8 @@ func (l *Lifecycle) StopTimeout(svc types.ServiceConfig) time.Duration {
 
 // Running returns, per service, the containers of containers that are
 // running and are not one-off containers.
-func Running(containers []Container) map[string][]Container {
-	out := map[string][]Container{}
+func Running(containers []engine.Container) map[string][]engine.Container {
+	out := map[string][]engine.Container{}
 	for _, c := range containers {
 		if c.OneOff || !isRunning(c.State) {
 			continue
@@ -117,8 +118,8 @@ func isRunning(state string) bool { return state == "running" || state == "resta
 //
 // Stop always returns a non-nil *Stopped whose Restart must be called,
 // even when Stop returns an error: it restarts what was stopped so far.
-func (l *Lifecycle) Stop(ctx context.Context, containers []Container, services []string) (*Stopped, error) {
-	st := &Stopped{l: l, byService: map[string][]Container{}, down: map[string]time.Time{}, up: map[string]time.Time{}}
+func (l *Lifecycle) Stop(ctx context.Context, containers []engine.Container, services []string) (*Stopped, error) {
+	st := &Stopped{l: l, byService: map[string][]engine.Container{}, down: map[string]time.Time{}, up: map[string]time.Time{}}
 	running := Running(containers)
 	want := func(name string) bool { return services == nil || slices.Contains(services, name) }
 	// The walk may hand out the next service before it cancels its
@@ -163,7 +164,7 @@ func (l *Lifecycle) Stop(ctx context.Context, containers []Container, services [
 	return st, err
 }
 
-func (l *Lifecycle) stopOne(ctx context.Context, st *Stopped, svc types.ServiceConfig, c Container, timeout time.Duration) error {
+func (l *Lifecycle) stopOne(ctx context.Context, st *Stopped, svc types.ServiceConfig, c engine.Container, timeout time.Duration) error {
 	if l.Hooks.BeforeStop != nil {
 		if err := l.Hooks.BeforeStop(ctx, svc, c); err != nil {
 			return fmt.Errorf("stop %s: %w", svc.Name, err)
@@ -236,10 +237,10 @@ func (s *Stopped) Services() []string {
 }
 
 // Containers returns the containers this phase stopped.
-func (s *Stopped) Containers() []Container {
+func (s *Stopped) Containers() []engine.Container {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Container
+	var out []engine.Container
 	for _, cs := range s.byService {
 		out = append(out, cs...)
 	}
@@ -342,7 +343,7 @@ func (s *Stopped) Restart(ctx context.Context) error {
 type restart struct {
 	s              *Stopped
 	t              Timeouts
-	others         map[string][]Container
+	others         map[string][]engine.Container
 	healthDeadline time.Time
 
 	mu     sync.Mutex
@@ -398,7 +399,7 @@ func (r *restart) startService(ctx context.Context, name string, svc types.Servi
 	}
 }
 
-func (r *restart) startContainers(ctx context.Context, svc types.ServiceConfig, cs []Container) bool {
+func (r *restart) startContainers(ctx context.Context, svc types.ServiceConfig, cs []engine.Container) bool {
 	l := r.s.l
 	ok := true
 	for _, c := range cs {
@@ -486,7 +487,7 @@ func (r *restart) waitCompleted(ctx context.Context, dep string) error {
 	return nil
 }
 
-func (r *restart) waitRunning(ctx context.Context, c Container) error {
+func (r *restart) waitRunning(ctx context.Context, c engine.Container) error {
 	l := r.s.l
 	deadline, _ := ctx.Deadline()
 	return r.poll(ctx, deadline, r.t.Start, c.Name+" is not running", func() (bool, error) {
@@ -506,7 +507,7 @@ func (r *restart) waitRunning(ctx context.Context, c Container) error {
 
 // waitReady waits until all of cs are running and, if healthy is set,
 // healthy where they have a healthcheck.
-func (r *restart) waitReady(ctx context.Context, name string, cs []Container, healthy bool) error {
+func (r *restart) waitReady(ctx context.Context, name string, cs []engine.Container, healthy bool) error {
 	l := r.s.l
 	for _, c := range cs {
 		what := c.Name + " is not running"

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker-autobackup/docker-autobackup/archive"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker-autobackup/docker-autobackup/notify"
@@ -21,9 +22,9 @@ import (
 
 // Snapshot modes, the values of the snapshot setting.
 const (
-	SnapshotAuto   = "auto"   // staged when the disk has room, else stream
-	SnapshotStaged = "staged" // copy volumes while stopped, compress after restart
-	SnapshotStream = "stream" // compress while the services are stopped
+	SnapshotAuto   = archive.ModeAuto   // staged when the disk has room, else stream
+	SnapshotStaged = archive.ModeStaged // copy volumes while stopped, compress after restart
+	SnapshotStream = archive.ModeStream // compress while the services are stopped
 )
 
 // Settings is the [settings] table of autobackup.toml, or the x-autobackup

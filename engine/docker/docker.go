@@ -18,6 +18,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/helper/protocol"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -28,8 +29,9 @@ import (
 )
 
 const (
-	helperRepo   = "docker-autobackup-helper"
-	helperBinary = "/autobackup"
+	helperRepo = "docker-autobackup-helper"
+	// helperBinary is where the helper image holds this program.
+	helperBinary = protocol.Binary
 )
 
 // helperCreateTimeout bounds the creation of a helper container, which is
