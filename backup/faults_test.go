@@ -78,3 +78,34 @@ func TestRunInterruptedDuringRestartIsNotCommitted(t *testing.T) {
 	noHelpersLeft(t, f)
 	noBackupLeft(t, o.Dir)
 }
+
+// A staged run interrupted while services come back does not go on to
+// archive its staging copies: nothing would be kept of it.
+func TestRunStagedInterruptedDoesNotArchive(t *testing.T) {
+	f := stdEngine()
+	o := stdOptions(t)
+	o.Mode = backup.ModeStaged
+	rec := &recorder{}
+	o.Reporter = rec
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	calls := 0
+	f.ContainersFn = func(c context.Context, _ string) ([]engine.Container, error) {
+		calls++
+		if calls == 2 { // the restart's lookup, after the delta sync
+			cancel(errors.New("interrupted by SIGINT"))
+		}
+		return f.DefaultContainers(context.WithoutCancel(c), "")
+	}
+	res, err := backup.Run(ctx, f, o)
+	wantErrContains(t, err, "aborted", "interrupted by SIGINT")
+	if res.Mode != backup.ModeStaged {
+		t.Fatalf("mode %s, want staged", res.Mode)
+	}
+	if n := rec.phases("archive"); n != 0 {
+		t.Errorf("%d archive phase(s) after the interrupt, want none", n)
+	}
+	allRunning(t, f, "db-1", "app-1", "web-1")
+	noHelpersLeft(t, f)
+	noBackupLeft(t, o.Dir)
+}

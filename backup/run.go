@@ -215,6 +215,12 @@ func Run(ctx context.Context, eng Engine, o Options) (res *Result, err error) {
 		}
 	}
 
+	// An interrupted run is aborted, not committed (see below), so what is
+	// left to do with services back is not started.
+	if ctx.Err() != nil {
+		return res, errors.Join(fmt.Errorf("backup %s aborted: %w", res.ID, context.Cause(ctx)), restartErr)
+	}
+
 	// Finish, with services back.
 	err = snap.Finish(ctx)
 	collect()
