@@ -183,20 +183,32 @@ func watchArchive(o Options, volume string, f *archive.DirectFile) (stop func())
 	if o.Reporter == nil {
 		return func() {}
 	}
+	return everyTick(func() {
+		if n := f.Written(); n > 0 {
+			progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: volume, Bytes: n, Total: o.LastArchive[volume], Archive: true})
+		}
+	})
+}
+
+// tickEvery is how often a copy the plugin cannot follow byte by byte is
+// reported.
+const tickEvery = 250 * time.Millisecond
+
+// everyTick calls fn every tickEvery until the returned function is
+// called; that waits for a call under way to return.
+func everyTick(fn func()) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(250 * time.Millisecond)
+		t := time.NewTicker(tickEvery)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				if n := f.Written(); n > 0 {
-					progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: volume, Bytes: n, Total: o.LastArchive[volume], Archive: true})
-				}
+				fn()
 			}
 		}
 	}()

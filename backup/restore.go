@@ -508,22 +508,9 @@ func whileBusy(r progress.Reporter, volume string, total int64) (stop func()) {
 	if r == nil {
 		return func() {}
 	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				progress.Send(r, progress.Event{Kind: progress.VolumeBusy, Volume: volume, Total: total})
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
+	return everyTick(func() {
+		progress.Send(r, progress.Event{Kind: progress.VolumeBusy, Volume: volume, Total: total})
+	})
 }
 
 type countingReader struct {

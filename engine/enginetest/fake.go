@@ -284,12 +284,7 @@ func (f *Fake) StopTimeout(id string) time.Duration {
 func (f *Fake) LiveHelpers() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []string
-	for id := range f.helpers {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
+	return sortedKeys(f.helpers)
 }
 
 // HelperSpecs lists every helper created, in order.
