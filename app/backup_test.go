@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,26 +74,11 @@ func runningShop() *enginetest.Fake {
 	return f
 }
 
-// events records what a use case reports.
-type events struct {
-	mu sync.Mutex
-	ev []progress.Event
-}
-
-func (e *events) Report(ev progress.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.ev = append(e.ev, ev)
-}
-
-func (e *events) messages(kind progress.Kind) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// messages lists the messages of the events of one kind r got.
+func messages(r *progress.Recorder, kind progress.Kind) []string {
 	var out []string
-	for _, ev := range e.ev {
-		if ev.Kind == kind {
-			out = append(out, ev.Message)
-		}
+	for _, e := range r.Of(kind) {
+		out = append(out, e.Message)
 	}
 	return out
 }
@@ -122,11 +106,11 @@ func TestBackupRecordsAndAppliesRetention(t *testing.T) {
 	}
 
 	f := runningShop()
-	var ev events
+	var ev progress.Recorder
 	s := &app.Service{Engine: f, Reporter: &ev}
 	out, err := s.Backup(t.Context(), p, app.BackupRequest{Tag: "pre-upgrade", LockTimeout: -1, Holder: "run"})
 	if err != nil {
-		t.Fatalf("backup: %v (warnings %q)", err, ev.messages(progress.Warning))
+		t.Fatalf("backup: %v (warnings %q)", err, messages(&ev, progress.Warning))
 	}
 	r := out.Result
 	if r.Path == "" || !exists(filepath.Join(r.Path, archive.ManifestName)) {
@@ -151,8 +135,8 @@ func TestBackupRecordsAndAppliesRetention(t *testing.T) {
 	if exists(filepath.Join(p.BackupDir, old)) {
 		t.Errorf("retention kept %s, older than retention_days with a newer backup", old)
 	}
-	if !slices.ContainsFunc(ev.messages(progress.Info), func(s string) bool { return strings.Contains(s, "deleted backup "+old) }) {
-		t.Errorf("no report of the deletion: %q", ev.messages(progress.Info))
+	if !slices.ContainsFunc(messages(&ev, progress.Info), func(s string) bool { return strings.Contains(s, "deleted backup "+old) }) {
+		t.Errorf("no report of the deletion: %q", messages(&ev, progress.Info))
 	}
 }
 
@@ -216,7 +200,7 @@ func TestBackupUploadFailureIsLocalOnly(t *testing.T) {
 	mem := remote.NewMemory()
 	p.Store = mem
 	mem.PutErr = func(string) error { return errors.New("connection reset by peer") }
-	var ev events
+	var ev progress.Recorder
 	s := &app.Service{Engine: runningShop(), Reporter: &ev}
 	out, err := s.Backup(t.Context(), p, app.BackupRequest{LockTimeout: -1, Holder: "run"})
 	if err != nil {
@@ -229,8 +213,8 @@ func TestBackupUploadFailureIsLocalOnly(t *testing.T) {
 	if b.Status != state.StatusSuccess || b.Remote != state.UploadFailed {
 		t.Errorf("record %+v, want success, upload failed", b)
 	}
-	if !slices.ContainsFunc(ev.messages(progress.Warning), func(s string) bool { return strings.Contains(s, "not encrypted") }) {
-		t.Errorf("no warning about the unencrypted remote: %q", ev.messages(progress.Warning))
+	if !slices.ContainsFunc(messages(&ev, progress.Warning), func(s string) bool { return strings.Contains(s, "not encrypted") }) {
+		t.Errorf("no warning about the unencrypted remote: %q", messages(&ev, progress.Warning))
 	}
 
 	mem.PutErr = nil

@@ -12,6 +12,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/backup"
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
+	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
 // TestRunNoRoomStopsNothing: when the last backup of the same volumes
@@ -85,7 +86,7 @@ func TestRunStagedInterruptedDoesNotArchive(t *testing.T) {
 	f := stdEngine()
 	o := stdOptions(t)
 	o.Mode = backup.ModeStaged
-	rec := &recorder{}
+	rec := &progress.Recorder{}
 	o.Reporter = rec
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
@@ -102,7 +103,7 @@ func TestRunStagedInterruptedDoesNotArchive(t *testing.T) {
 	if res.Mode != backup.ModeStaged {
 		t.Fatalf("mode %s, want staged", res.Mode)
 	}
-	if n := rec.phases("archive"); n != 0 {
+	if n := phases(rec, "archive"); n != 0 {
 		t.Errorf("%d archive phase(s) after the interrupt, want none", n)
 	}
 	allRunning(t, f, "db-1", "app-1", "web-1")

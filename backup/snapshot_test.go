@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/docker-autobackup/docker-autobackup/backup"
@@ -14,27 +13,10 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
-// recorder keeps the events of a run.
-type recorder struct {
-	mu     sync.Mutex
-	events []progress.Event
-}
-
-func (r *recorder) Report(e progress.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) all() []progress.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]progress.Event(nil), r.events...)
-}
-
-func (r *recorder) phases(name string) int {
+// phases counts the phase events named name.
+func phases(r *progress.Recorder, name string) int {
 	n := 0
-	for _, e := range r.all() {
+	for _, e := range r.Of(progress.Phase) {
 		if e.Kind == progress.Phase && e.Message == name {
 			n++
 		}
@@ -68,7 +50,7 @@ func TestSnapshotMethodsRestartOnce(t *testing.T) {
 				f.Shared = m.shared
 				o := stdOptions(t)
 				o.Mode, o.NoDirect = m.mode, m.noDirect
-				rec := &recorder{}
+				rec := &progress.Recorder{}
 				o.Reporter = rec
 				boom := fmt.Errorf("boom in %s", fail)
 				failing := func(cmd string) bool {
@@ -104,7 +86,7 @@ func TestSnapshotMethodsRestartOnce(t *testing.T) {
 				if res.Mode != m.wantMode {
 					t.Errorf("mode %q (%s), want %q", res.Mode, res.ModeReason, m.wantMode)
 				}
-				if n := rec.phases("start"); n != 1 {
+				if n := phases(rec, "start"); n != 1 {
 					t.Errorf("%d restarts, want 1", n)
 				}
 				n := 0

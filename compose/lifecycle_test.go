@@ -14,6 +14,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/compose"
 	"github.com/docker-autobackup/docker-autobackup/engine"
 	"github.com/docker-autobackup/docker-autobackup/engine/enginetest"
+	"github.com/docker-autobackup/docker-autobackup/progress"
 )
 
 type dependency struct{ name, condition string }
@@ -47,8 +48,8 @@ func project(svcs ...types.ServiceConfig) *types.Project {
 // call log is not an artefact of long sleeps.
 var fastTimeouts = compose.Timeouts{Stop: time.Second, Start: time.Second, Health: time.Second, Poll: 5 * time.Millisecond}
 
-func newLifecycle(f *enginetest.Fake, p *types.Project) (*compose.Lifecycle, *recorder) {
-	r := &recorder{}
+func newLifecycle(f *enginetest.Fake, p *types.Project) (*compose.Lifecycle, *progress.Recorder) {
+	r := &progress.Recorder{}
 	return &compose.Lifecycle{Engine: f, Project: p, Timeouts: fastTimeouts, Reporter: r}, r
 }
 
@@ -273,7 +274,7 @@ func TestStopLeavesAloneWhatIsNotRunning(t *testing.T) {
 		}
 	}
 	var skipped []string
-	for _, e := range r.kinds("service-skipped") {
+	for _, e := range r.Of("service-skipped") {
 		skipped = append(skipped, e.Service)
 	}
 	assertStrings(t, "skipped services", sorted(skipped), []string{"cron", "worker"})
@@ -303,7 +304,7 @@ func TestStopTimeoutWarnsAndContinues(t *testing.T) {
 
 	st := stop(t, l, f)
 	assertStrings(t, "stopped", f.Ops("stopped"), []string{"app-1", "db-1"})
-	warnings := r.kinds("warning")
+	warnings := r.Of("warning")
 	if len(warnings) != 1 || warnings[0].Service != "app" || warnings[0].Container != "proj-app-1" {
 		t.Fatalf("warnings: got %+v, want one for app / proj-app-1", warnings)
 	}
@@ -434,7 +435,7 @@ func TestRestartWaitsForHealthyDependency(t *testing.T) {
 		t.Errorf("app started at call %d, db healthy at call %d; calls: %v", startAt, healthyAt, opList(calls))
 	}
 	var back []string
-	for _, e := range r.kinds("service-healthy") {
+	for _, e := range r.Of("service-healthy") {
 		back = append(back, e.Service)
 	}
 	assertStrings(t, "service-healthy events", sorted(back), []string{"app", "db"})
@@ -629,7 +630,7 @@ func TestKeep(t *testing.T) {
 
 	assertStrings(t, "stopped", f.Ops("stop"), []string{"app-1"})
 	assertStrings(t, "started", f.Ops("start"), []string{"app-1"})
-	skipped := r.kinds("service-skipped")
+	skipped := r.Of("service-skipped")
 	if len(skipped) != 1 || skipped[0].Service != "db" || !strings.Contains(skipped[0].Message, "x-autobackup stop: false") {
 		t.Errorf("skipped events: got %+v, want db with the reason", skipped)
 	}

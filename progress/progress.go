@@ -4,7 +4,11 @@
 // JSON, or nothing).
 package progress
 
-import "time"
+import (
+	"slices"
+	"sync"
+	"time"
+)
 
 // Kind says what an Event is about.
 type Kind string
@@ -70,4 +74,35 @@ func Send(r Reporter, e Event) {
 		e.Time = time.Now()
 	}
 	r.Report(e)
+}
+
+// Recorder is a Reporter that keeps every event it gets, for tests and
+// for callers that look at the events afterwards. Safe for concurrent use.
+type Recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (r *Recorder) Report(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// Events returns the events so far, in order.
+func (r *Recorder) Events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// Of returns the events of one kind, in order.
+func (r *Recorder) Of(kind Kind) []Event {
+	var out []Event
+	for _, e := range r.Events() {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
 }
