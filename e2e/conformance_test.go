@@ -11,9 +11,9 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/docker-autobackup/docker-autobackup/engine"
-	"github.com/docker-autobackup/docker-autobackup/engine/docker"
-	"github.com/docker-autobackup/docker-autobackup/engine/enginetest"
+	"github.com/docker-autobackup/docker-autobackup/internal/engine"
+	"github.com/docker-autobackup/docker-autobackup/internal/engine/docker"
+	"github.com/docker-autobackup/docker-autobackup/internal/engine/enginetest"
 )
 
 // TestEngineConformance runs the engine conformance suite against the real

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker-autobackup/docker-autobackup/archive"
-	"github.com/docker-autobackup/docker-autobackup/state"
+	"github.com/docker-autobackup/docker-autobackup/internal/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/state"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writing process and a reading test.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/archive"
 )
 
 // The fault-injection suite: whatever happens during a run,

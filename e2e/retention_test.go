@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/archive"
 )
 
 // ageBackup copies the real backup src into a backup that started at

@@ -14,7 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/archive"
 )
 
 var idPattern = regexp.MustCompile(`^\d{8}-\d{6}-[0-9a-f]{4}$`)

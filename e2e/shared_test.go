@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker-autobackup/docker-autobackup/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/archive"
 )
 
 // userSettings is an autobackup.toml as a person writes it: comments,

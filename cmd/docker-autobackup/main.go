@@ -8,8 +8,8 @@ import (
 	"github.com/docker/cli/cli-plugins/plugin"
 
 	autobackup "github.com/docker-autobackup/docker-autobackup"
-	"github.com/docker-autobackup/docker-autobackup/helper"
-	abplugin "github.com/docker-autobackup/docker-autobackup/plugin"
+	"github.com/docker-autobackup/docker-autobackup/internal/helper"
+	abplugin "github.com/docker-autobackup/docker-autobackup/internal/plugin"
 )
 
 func main() {

@@ -23,9 +23,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/docker-autobackup/docker-autobackup/archive"
-	"github.com/docker-autobackup/docker-autobackup/crypt"
-	"github.com/docker-autobackup/docker-autobackup/remote"
+	"github.com/docker-autobackup/docker-autobackup/internal/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/crypt"
+	"github.com/docker-autobackup/docker-autobackup/internal/remote"
 )
 
 func main() {

@@ -1,0 +1,229 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+
+	"github.com/docker-autobackup/docker-autobackup/internal/app"
+	"github.com/docker-autobackup/docker-autobackup/internal/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/progress"
+	"github.com/docker-autobackup/docker-autobackup/internal/state"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
+)
+
+type verifyOptions struct {
+	all          bool
+	allowDevices bool
+	remote       bool
+	identity     string
+	tag          string
+	reporter     progress.Reporter // how far each archive is read; nil for none
+}
+
+func newVerifyCommand(dockerCli command.Cli, g *globalOptions) *cobra.Command {
+	var o verifyOptions
+	cmd := &cobra.Command{
+		Use:   "verify [ID|latest] [OPTIONS]",
+		Short: "Check that backups are intact and safe to restore",
+		Long: `Recompute every archive's SHA-256 and compare it with the manifest, then
+read each archive to the end (decompression and tar structure) and check
+that no entry would escape the volume on restore. Exit code 1 if anything
+is wrong.
+
+With --remote the objects on the remote target are read back instead:
+each must have the size and SHA-256 its index records, and, with the
+identity for encrypted backups (--identity, remote.identity_file or
+AUTOBACKUP_IDENTITY_FILE), each archive's plaintext must match the
+manifest. Without an identity, encrypted backups get the first check only.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := archive.Latest
+			if len(args) == 1 {
+				id = args[0]
+			}
+			if o.all && len(args) == 1 {
+				return usageErrorf("give a backup ID or --all, not both")
+			}
+			if o.tag != "" {
+				if len(args) == 1 || o.all {
+					return usageErrorf("give a backup ID, --tag or --all, not more than one")
+				}
+				id = "tag:" + o.tag
+			}
+			o.reporter = newPrinter(dockerCli.Err(), false)
+			if o.remote {
+				return runVerifyRemote(cmd.Context(), dockerCli.Out(), g, id, o)
+			}
+			return runVerify(cmd.Context(), dockerCli.Out(), g, id, o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.remote, "remote", false, "Verify the copies on the remote target")
+	cmd.Flags().StringVar(&o.identity, "identity", "", "age identity file (or ssh private key) for encrypted remote backups")
+	cmd.Flags().StringVar(&o.tag, "tag", "", "Verify the newest backup with this tag (from run --tag)")
+	cmd.Flags().BoolVar(&o.all, "all", false, "Verify every backup of the project")
+	cmd.Flags().BoolVar(&o.allowDevices, "allow-devices", false, "Accept device nodes in archives")
+	return cmd
+}
+
+func runVerify(ctx context.Context, w io.Writer, g *globalOptions, id string, o verifyOptions) error {
+	env, err := loadProject(ctx, g)
+	if err != nil {
+		return err
+	}
+	var targets []archive.Entry
+	if o.all {
+		entries, err := env.Backups()
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return fmt.Errorf("no backups of project %s in %s", env.Project.Name, env.RelPath(env.BackupDir))
+		}
+		targets = entries
+	} else {
+		m, path, err := resolveBackup(env, env.Project.Name, id)
+		if err != nil {
+			return err
+		}
+		targets = []archive.Entry{{ID: m.ID, Path: path, Manifest: m}}
+	}
+	bad := 0
+	results := map[string]string{} // backup ID -> what is wrong, "" when sound
+	for _, e := range targets {
+		if e.Manifest == nil {
+			bad++
+			fmt.Fprintf(w, "%s  BROKEN  manifest: %v\n", e.ID, e.Err)
+			continue
+		}
+		results[e.ID] = ""
+		progress.Send(o.reporter, progress.Event{Kind: progress.Phase, Message: "verify"})
+		for _, c := range archive.VerifyProgress(ctx, e.Path, e.Manifest, archive.SafetyOptions{AllowDevices: o.allowDevices}, o.reporter) {
+			if c.Err != nil {
+				bad++
+				if results[e.ID] == "" {
+					results[e.ID] = text.OneLine(c.Err.Error())
+				}
+				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", e.ID, c.Archive, text.OneLine(c.Err.Error()))
+				continue
+			}
+			fmt.Fprintf(w, "%s  OK      %s\n", e.ID, c.Archive)
+		}
+	}
+	if ctx.Err() == nil {
+		if err := recordVerify(ctx, env, results, time.Now()); err != nil {
+			fmt.Fprintf(w, "WARNING the result is not recorded in %s: %v\n", env.RelPath(env.StatePath), err)
+		}
+	}
+	if bad > 0 {
+		return exitCodeErr{code: ExitFailed, err: errors.New(fmt.Sprint(bad, " archive(s) failed verification; do not rely on them. Make a fresh backup: docker autobackup run"))}
+	}
+	return nil
+}
+
+// recordVerify stores the outcome of verify in the backups' records, so
+// that retention no longer counts a corrupt backup as a keeper. It takes
+// the project lock for the update only, and gives up rather than wait
+// longer than the lock_timeout setting.
+func recordVerify(ctx context.Context, env *app.Project, results map[string]string, now time.Time) error {
+	known := false
+	for id := range results {
+		if _, ok := env.State.FindBackup(id); ok {
+			known = true
+		}
+	}
+	if !known {
+		return nil
+	}
+	lock, err := state.Acquire(ctx, env.Dir, env.Settings.LockTimeout, "verify")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	return state.Update(env.StatePath, func(f *state.File) error {
+		for id, problem := range results {
+			b, ok := f.FindBackup(id)
+			if !ok {
+				continue
+			}
+			b.VerifyError = problem
+			if problem == "" {
+				b.Verified = now.UTC().Truncate(time.Second)
+			}
+		}
+		return nil
+	})
+}
+
+func runVerifyRemote(ctx context.Context, w io.Writer, g *globalOptions, id string, o verifyOptions) error {
+	env, err := loadProject(ctx, g)
+	if err != nil {
+		return err
+	}
+	if !env.HasRemote() {
+		return usageErrorf("--remote: no remote target; set one with docker autobackup config set remote.url s3://bucket/prefix")
+	}
+	t, err := env.OpenTarget()
+	if err != nil {
+		return err
+	}
+	t.Reporter = o.reporter
+	ids, err := env.Identities(o.identity)
+	if err != nil {
+		return err
+	}
+	var targets []string
+	switch {
+	case o.all:
+		listed, err := t.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, l := range listed {
+			targets = append(targets, l.ID)
+		}
+		if len(targets) == 0 {
+			return fmt.Errorf("no backups on %s", t.Store)
+		}
+	case id == archive.Latest:
+		latest, err := t.Latest(ctx)
+		if err != nil {
+			return err
+		}
+		targets = []string{latest}
+	default:
+		targets = []string{id}
+	}
+	bad, partial := 0, 0
+	for _, id := range targets {
+		checks, err := t.Verify(ctx, id, ids)
+		if err != nil {
+			bad++
+			fmt.Fprintf(w, "%s  BROKEN  %s\n", id, text.OneLine(err.Error()))
+			continue
+		}
+		if idx, err := t.Index(ctx, id); err == nil && idx.Encrypted && len(ids) == 0 {
+			partial++
+		}
+		for _, c := range checks {
+			if c.Err != nil {
+				bad++
+				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", id, c.Object, text.OneLine(c.Err.Error()))
+				continue
+			}
+			fmt.Fprintf(w, "%s  OK      %s\n", id, c.Object)
+		}
+	}
+	if partial > 0 {
+		fmt.Fprintf(w, "%d encrypted backup(s) were checked against their index only; give the identity to check the contents: --identity FILE\n", partial)
+	}
+	if bad > 0 {
+		return exitCodeErr{code: ExitFailed, err: errors.New(fmt.Sprint(bad, " remote object(s) failed verification; do not rely on them. Make a fresh backup: docker autobackup run"))}
+	}
+	return nil
+}
