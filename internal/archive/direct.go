@@ -16,10 +16,6 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
 )
 
-// PackResult is what a writer of an archive outside this process (the
-// helper's pack) reports about it.
-type PackResult = protocol.PackResult
-
 // DirectFile is an archive that another process writes straight into the
 // partial directory: a helper container that sees the directory through a
 // bind mount reads the volume and writes the compressed archive itself, so
@@ -86,7 +82,7 @@ func (d *DirectFile) TempName() string { return d.temp }
 // that the time they take is not spent while services are stopped: hashing
 // 600 MB took 0.5 s of the helper's 2 s pack of the benchmark's 1 GB
 // volume.
-func (d *DirectFile) Finish(v *Volume, r PackResult) error {
+func (d *DirectFile) Finish(v *Volume, r protocol.PackResult) error {
 	path := filepath.Join(d.p.path, d.temp)
 	fi, err := os.Lstat(path)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
 )
 
 // writeDirect plays the helper: it checks the token and writes data into a
@@ -25,7 +27,7 @@ func writeDirect(t *testing.T, p *Pending, name string, data []byte) (*DirectFil
 		t.Fatal(err)
 	}
 	v := Volume{Name: name}
-	if err := d.Finish(&v, PackResult{TarBytes: 10240, ArchiveBytes: int64(len(data)), Entries: 1}); err != nil {
+	if err := d.Finish(&v, protocol.PackResult{TarBytes: 10240, ArchiveBytes: int64(len(data)), Entries: 1}); err != nil {
 		t.Fatal(err)
 	}
 	return d, v

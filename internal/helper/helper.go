@@ -12,11 +12,8 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
 )
 
-// Arg is the first argument that selects helper mode.
-const Arg = protocol.Arg
-
 // Is reports whether args (os.Args) ask for helper mode.
-func Is(args []string) bool { return len(args) > 1 && args[1] == Arg }
+func Is(args []string) bool { return len(args) > 1 && args[1] == protocol.Arg }
 
 // Main runs a helper command from os.Args and returns the exit code.
 func Main(args []string, stderr io.Writer) int {
@@ -28,7 +25,7 @@ func Main(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "helper:", err)
 		if errors.Is(err, ErrNotShared) {
-			return ExitNotShared
+			return protocol.ExitNotShared
 		}
 		return 1
 	}

@@ -48,10 +48,10 @@ func TestMainUsage(t *testing.T) {
 		args []string
 		want int
 	}{
-		{[]string{"x", Arg}, 2},
-		{[]string{"x", Arg, "nope"}, 1},
-		{[]string{"x", Arg, "wipe"}, 1},
-		{[]string{"x", Arg, "wipe", t.TempDir()}, 0},
+		{[]string{"x", protocol.Arg}, 2},
+		{[]string{"x", protocol.Arg, "nope"}, 1},
+		{[]string{"x", protocol.Arg, "wipe"}, 1},
+		{[]string{"x", protocol.Arg, "wipe", t.TempDir()}, 0},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
@@ -59,7 +59,7 @@ func TestMainUsage(t *testing.T) {
 			t.Errorf("Main(%q) = %d, want %d (%s)", tt.args, got, tt.want, buf.String())
 		}
 	}
-	if !Is([]string{"x", Arg}) || Is([]string{"x", "run"}) {
+	if !Is([]string{"x", protocol.Arg}) || Is([]string{"x", "run"}) {
 		t.Error("Is misdetects helper mode")
 	}
 }
@@ -115,13 +115,13 @@ func TestSyncProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	var res SyncStats
+	var res protocol.SyncStats
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || res.Copied != n {
 		t.Fatalf("last line %q: %+v, %v; want the result", lines[len(lines)-1], res, err)
 	}
 	s := protocol.NewStream(nil)
 	s.Write(out.Bytes())
-	res = SyncStats{}
+	res = protocol.SyncStats{}
 	if err := s.Result(&res); err != nil || res.Copied != n {
 		t.Errorf("streamed result %+v, %v", res, err)
 	}

@@ -23,9 +23,6 @@ import (
 // plugin then copies through the engine's API instead.
 var ErrNotShared = errors.New("the helper does not see the plugin's file (engine on another machine, or the folder is not shared with it)")
 
-// ExitNotShared is the exit code of a helper that returns ErrNotShared.
-const ExitNotShared = protocol.ExitNotShared
-
 // capabilityXattr is the one extended attribute archives keep: file
 // capabilities (ping, some database binaries). Docker's archive keeps it too.
 const capabilityXattr = "security.capability"
@@ -108,8 +105,8 @@ func claim(path, token string) (*os.File, error) {
 // PackTo writes the tree src as a zstd-compressed tar to w and returns its
 // sizes. It computes no checksum: the plugin reads the file back for that
 // while the services start again (archive.Pending.HashDirect).
-func PackTo(src string, w io.Writer, level int) (archive.PackResult, error) {
-	var res archive.PackResult
+func PackTo(src string, w io.Writer, level int) (protocol.PackResult, error) {
+	var res protocol.PackResult
 	out := &counter{w: w}
 	enc, err := archive.NewEncoder(out, level)
 	if err != nil {

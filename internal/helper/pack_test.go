@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/archive"
+	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
 )
 
 // fidelityTree builds a tree with every kind of entry an archive keeps.
@@ -117,7 +118,7 @@ func describe(t *testing.T, dir string) map[string]entryInfo {
 // packed is what the pack reported, with the archive's SHA-256 as the
 // plugin computes it afterwards.
 type packed struct {
-	archive.PackResult
+	protocol.PackResult
 	SHA256 string
 }
 
@@ -261,8 +262,8 @@ func TestPackRefusesAFileWithoutTheToken(t *testing.T) {
 	if b, _ := os.ReadFile(foreign); string(b) != "someone else's file" {
 		t.Fatalf("foreign file was changed: %q", b)
 	}
-	if code := Main([]string{"x", Arg, "pack", "--token", "tok", src, foreign}, &bytes.Buffer{}); code != ExitNotShared {
-		t.Fatalf("exit code %d, want %d", code, ExitNotShared)
+	if code := Main([]string{"x", protocol.Arg, "pack", "--token", "tok", src, foreign}, &bytes.Buffer{}); code != protocol.ExitNotShared {
+		t.Fatalf("exit code %d, want %d", code, protocol.ExitNotShared)
 	}
 }
 
@@ -412,7 +413,7 @@ func TestUnpackUpdatesInPlace(t *testing.T) {
 	if err := UnpackMain(args, &out); err != nil {
 		t.Fatal(err)
 	}
-	var ur UnpackResult
+	var ur protocol.UnpackResult
 	if err := json.Unmarshal(out.Bytes(), &ur); err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +502,7 @@ func TestPackShorterThanTheToken(t *testing.T) {
 	if err := PackMain([]string{"--token", token, t.TempDir(), path}, &stdout); err != nil {
 		t.Fatalf("pack: %v", err)
 	}
-	var res archive.PackResult
+	var res protocol.PackResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatal(err)
 	}

@@ -13,14 +13,10 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
 )
 
-// Space is what the staged mode needs to know before it copies a volume
-// into its staging volume (the result of a space request).
-type Space = protocol.SpaceResult
-
 // MeasureSpace measures src and stage (allocated blocks, so sparse files
 // count as what they use) and the free space of stage's file system.
-func MeasureSpace(src, stage string) (Space, error) {
-	var sp Space
+func MeasureSpace(src, stage string) (protocol.SpaceResult, error) {
+	var sp protocol.SpaceResult
 	var err error
 	if sp.SrcBytes, err = usage(src); err != nil {
 		return sp, err

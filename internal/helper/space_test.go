@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
 )
 
 func TestMeasureSpace(t *testing.T) {
@@ -17,17 +19,17 @@ func TestMeasureSpace(t *testing.T) {
 	if err := SpaceMain([]string{src, stage}, &out); err != nil {
 		t.Fatal(err)
 	}
-	var sp Space
+	var sp protocol.SpaceResult
 	if err := json.Unmarshal(out.Bytes(), &sp); err != nil {
 		t.Fatal(err)
 	}
 	if sp.SrcBytes < 1<<20 || sp.FreeBytes <= 0 || sp.StageBytes >= sp.SrcBytes {
 		t.Errorf("space = %+v", sp)
 	}
-	if got, want := (Space{SrcBytes: 100, StageBytes: 40}).Need(), int64(65); got != want {
+	if got, want := (protocol.SpaceResult{SrcBytes: 100, StageBytes: 40}).Need(), int64(65); got != want {
 		t.Errorf("Need = %d, want %d", got, want)
 	}
-	if got, want := (Space{SrcBytes: 100, StageBytes: 400}).Need(), int64(5); got != want {
+	if got, want := (protocol.SpaceResult{SrcBytes: 100, StageBytes: 400}).Need(), int64(5); got != want {
 		t.Errorf("Need with a larger stage = %d, want %d", got, want)
 	}
 	if err := SpaceMain([]string{src}, &out); err == nil {

@@ -102,9 +102,6 @@ type SyncOptions struct {
 	notRoot   bool             // behave as an unprivileged user
 }
 
-// SyncStats reports one Sync pass. It is the result of `__helper sync`.
-type SyncStats = protocol.SyncStats
-
 // SyncMain runs `__helper sync` with the arguments after "sync".
 func SyncMain(args []string, stdout io.Writer) error {
 	var r protocol.Sync
@@ -151,7 +148,7 @@ func runSync(r *protocol.Sync, stdout io.Writer) error {
 // index records what is known to be in sync, and the joined errors are
 // returned. The mirror is flushed to disk (syncfs) before the index is
 // written; an index only ever describes data that is on disk.
-func Sync(src, dst string, opts SyncOptions) (SyncStats, error) {
+func Sync(src, dst string, opts SyncOptions) (protocol.SyncStats, error) {
 	start := time.Now()
 	s := &syncer{
 		src:   src,
@@ -288,7 +285,7 @@ type syncer struct {
 
 	mu    sync.Mutex // guards the fields below once workers run
 	next  map[string]indexEntry
-	stats SyncStats
+	stats protocol.SyncStats
 	errs  []error
 	nerr  int
 }
@@ -327,7 +324,7 @@ func (s *syncer) err() error {
 	return errors.Join(errs...)
 }
 
-func (s *syncer) count(f func(*SyncStats)) {
+func (s *syncer) count(f func(*protocol.SyncStats)) {
 	s.mu.Lock()
 	f(&s.stats)
 	s.mu.Unlock()
@@ -429,7 +426,7 @@ func (s *syncer) walkDir(rel string, fresh bool) {
 	}
 	if err != nil {
 		if vanished(err) {
-			s.count(func(st *SyncStats) { st.Vanished++ })
+			s.count(func(st *protocol.SyncStats) { st.Vanished++ })
 		} else {
 			s.fail(rel, err)
 		}
@@ -443,7 +440,7 @@ func (s *syncer) walkDir(rel string, fresh bool) {
 			inSrc[c.name] = true
 			children = append(children, c)
 		case errors.Is(c.err, unix.ENOENT):
-			s.count(func(st *SyncStats) { st.Vanished++ })
+			s.count(func(st *protocol.SyncStats) { st.Vanished++ })
 		default:
 			inSrc[c.name] = true // unknown state: leave the mirror's copy alone
 			s.fail(joinName(rel, c.name), c.err)
@@ -461,7 +458,7 @@ func (s *syncer) walkDir(rel string, fresh bool) {
 			switch {
 			case !inSrc[c.name]:
 				if s.remove(joinName(rel, c.name)) {
-					s.count(func(st *SyncStats) { st.Deleted++ })
+					s.count(func(st *protocol.SyncStats) { st.Deleted++ })
 				}
 			case c.err == nil:
 				inDst[c.name] = &dstEnts[i].st
@@ -485,19 +482,19 @@ func (s *syncer) walkDir(rel string, fresh bool) {
 		}
 		switch c.st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
-			s.count(func(st *SyncStats) { st.Dirs++ })
+			s.count(func(st *protocol.SyncStats) { st.Dirs++ })
 			s.dir(crel, &c.st, dst, have)
 		case unix.S_IFREG:
-			s.count(func(st *SyncStats) { st.Files++ })
+			s.count(func(st *protocol.SyncStats) { st.Files++ })
 			s.file(crel, &c.st, dst, have)
 		case unix.S_IFLNK:
-			s.count(func(st *SyncStats) { st.Symlinks++ })
+			s.count(func(st *protocol.SyncStats) { st.Symlinks++ })
 			s.symlink(crel, &c.st, dst, have)
 		case unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK:
-			s.count(func(st *SyncStats) { st.Special++ })
+			s.count(func(st *protocol.SyncStats) { st.Special++ })
 			s.special(crel, &c.st, dst, have)
 		default: // sockets: tar skips them too, and they mean nothing without their server
-			s.count(func(st *SyncStats) { st.Skipped++ })
+			s.count(func(st *protocol.SyncStats) { st.Skipped++ })
 			if have {
 				s.remove(crel)
 			}
@@ -561,7 +558,7 @@ func (s *syncer) dir(rel string, st, dst *unix.Stat_t, have bool) {
 			return
 		}
 		s.wrote.Store(true)
-		s.count(func(st *SyncStats) { st.Created++ })
+		s.count(func(st *protocol.SyncStats) { st.Created++ })
 		fresh = true
 	} else {
 		unlocked = s.ensureWritable(s.dstPath(rel), dst)
@@ -640,7 +637,7 @@ func (s *syncer) copyFile(rel string) {
 	in, err := openSource(s.srcPath(rel))
 	if err != nil {
 		if vanished(err) {
-			s.count(func(st *SyncStats) { st.Vanished++ })
+			s.count(func(st *protocol.SyncStats) { st.Vanished++ })
 		} else {
 			s.fail(rel, err)
 		}
@@ -655,7 +652,7 @@ func (s *syncer) copyFile(rel string) {
 		return
 	}
 	if !isType(&st, unix.S_IFREG) {
-		s.count(func(st *SyncStats) { st.Vanished++ })
+		s.count(func(st *protocol.SyncStats) { st.Vanished++ })
 		return
 	}
 	dstPath := s.dstPath(rel)
@@ -811,7 +808,7 @@ func (s *syncer) fixMeta(rel string, st, dst *unix.Stat_t, times, quiet bool) {
 	if changed {
 		s.wrote.Store(true)
 		if !quiet {
-			s.count(func(st *SyncStats) { st.MetaUpdated++ })
+			s.count(func(st *protocol.SyncStats) { st.MetaUpdated++ })
 		}
 	}
 }
@@ -820,7 +817,7 @@ func (s *syncer) symlink(rel string, st, dst *unix.Stat_t, have bool) {
 	target, err := readlink(s.srcPath(rel))
 	if err != nil {
 		if vanished(err) {
-			s.count(func(st *SyncStats) { st.Vanished++ })
+			s.count(func(st *protocol.SyncStats) { st.Vanished++ })
 		} else {
 			s.fail(rel, err)
 		}
@@ -841,7 +838,7 @@ func (s *syncer) symlink(rel string, st, dst *unix.Stat_t, have bool) {
 		s.fail(rel, err)
 		return
 	}
-	s.count(func(st *SyncStats) { st.Created++ })
+	s.count(func(st *protocol.SyncStats) { st.Created++ })
 	s.createdMeta(rel, path, st)
 }
 
@@ -884,7 +881,7 @@ func (s *syncer) special(rel string, st, dst *unix.Stat_t, have bool) {
 		s.fail(rel, err)
 		return
 	}
-	s.count(func(st *SyncStats) { st.Created++ })
+	s.count(func(st *protocol.SyncStats) { st.Created++ })
 	s.createdMeta(rel, path, st)
 }
 
@@ -945,7 +942,7 @@ func (s *syncer) makeLinks() {
 			s.fail(l.rel, err)
 			continue
 		}
-		s.count(func(st *SyncStats) { st.Linked++ })
+		s.count(func(st *protocol.SyncStats) { st.Linked++ })
 		s.record(l.rel, &l.st)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
 	"golang.org/x/sys/unix"
 )
 
@@ -277,7 +278,7 @@ func tempTree(t *testing.T) string {
 	return dir
 }
 
-func (e syncEnv) sync(t *testing.T, opts SyncOptions) SyncStats {
+func (e syncEnv) sync(t *testing.T, opts SyncOptions) protocol.SyncStats {
 	t.Helper()
 	if opts.IndexPath == "" {
 		opts.IndexPath = e.index
@@ -365,7 +366,7 @@ func TestSyncNoChangeReadsNothing(t *testing.T) {
 	first := e.sync(t, SyncOptions{})
 	got := e.sync(t, SyncOptions{Since: t0})
 	compareTrees(t, e.src, e.dst)
-	want := SyncStats{Files: first.Files, Dirs: first.Dirs, Symlinks: first.Symlinks, Special: first.Special, Index: "ok"}
+	want := protocol.SyncStats{Files: first.Files, Dirs: first.Dirs, Symlinks: first.Symlinks, Special: first.Special, Index: "ok"}
 	got.Started, got.Duration = 0, 0
 	if got != want {
 		t.Errorf("second pass: got %+v, want %+v", got, want)
@@ -733,7 +734,7 @@ func TestSyncMain(t *testing.T) {
 		}
 	}
 	var stderr bytes.Buffer
-	if got := Main([]string{"x", Arg, "sync", e.src}, &stderr); got != 1 || !strings.Contains(stderr.String(), "usage") {
+	if got := Main([]string{"x", protocol.Arg, "sync", e.src}, &stderr); got != 1 || !strings.Contains(stderr.String(), "usage") {
 		t.Errorf("Main with one directory = %d (%s), want 1 and usage", got, stderr.String())
 	}
 }

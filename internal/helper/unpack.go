@@ -20,9 +20,6 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
 )
 
-// UnpackResult is what `__helper unpack` prints as one line.
-type UnpackResult = protocol.UnpackResult
-
 // UnpackMain runs `__helper unpack` with the arguments after "unpack": it
 // makes DIR hold exactly the tree of the archive ARCHIVE. The archive must
 // have the given size and SHA-256, checked before DIR is touched: a helper
@@ -58,9 +55,9 @@ func runUnpack(r *protocol.Unpack, stdout io.Writer) error {
 // and only the chunks that differ are written; symlinks and directories
 // that match are kept; anything else in the way is replaced; and whatever
 // the archive does not hold is removed at the end.
-func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOptions) (UnpackResult, error) {
+func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOptions) (protocol.UnpackResult, error) {
 	start := time.Now()
-	var res UnpackResult
+	var res protocol.UnpackResult
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if notVisible(err) {
 		return res, ErrNotShared
