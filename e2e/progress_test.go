@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/s3test"
 )
@@ -120,4 +123,42 @@ func TestProgressEveryPhase(t *testing.T) {
 		}
 	}
 	wantAllUp(t, p, "app")
+}
+
+// TestProgressJSON: with --progress json, what a run reports on stderr is
+// one JSON object per line, each an event with its kind; stdout is still
+// just the backup's ID. A --progress that does not exist is a usage error.
+func TestProgressJSON(t *testing.T) {
+	p := NewProject(t)
+	p.Compose(t, "up", "-d", "--wait")
+	p.Compose(t, "exec", "-T", "app", "sh", "-c", "dd if=/dev/urandom of=/data/blob bs=1M count=20 2>/dev/null")
+	r := p.Autobackup(t, "run", "--progress", "json")
+	if r.Code != 0 {
+		t.Fatalf("run --progress json: %v", r)
+	}
+	kinds := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(r.Stderr), "\n") {
+		var ev struct {
+			Kind, Volume, Service, Message string
+			Time                           time.Time
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("stderr line %q is not JSON: %v\n%s", l, err, r.Stderr)
+		}
+		if ev.Kind == "" || ev.Time.IsZero() {
+			t.Errorf("event without kind or time: %q", l)
+		}
+		kinds[ev.Kind]++
+	}
+	for _, k := range []string{"service-stop", "service-healthy", "volume-start", "volume-done", "info"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s event in %v", k, kinds)
+		}
+	}
+	if id := strings.TrimSpace(r.Stdout); !regexp.MustCompile(`^\d{8}-\d{6}-[0-9a-f]{4}$`).MatchString(id) {
+		t.Errorf("stdout %q, want only the backup ID", r.Stdout)
+	}
+	if r := p.Autobackup(t, "run", "--progress", "fancy"); r.Code != 2 || !strings.Contains(r.Stderr, "--progress") {
+		t.Errorf("run --progress fancy: %v, want exit 2 naming the flag", r)
+	}
 }

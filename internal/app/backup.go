@@ -35,7 +35,8 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-func (s *Service) info(format string, a ...any) {
+// Info reports a line worth showing (an Info event).
+func (s *Service) Info(format string, a ...any) {
 	progress.Send(s.Reporter, progress.Event{Kind: progress.Info, Time: s.now(), Message: fmt.Sprintf(format, a...)})
 }
 

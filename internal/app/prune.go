@@ -115,10 +115,10 @@ func (s *Service) PruneRemote(ctx context.Context, env *Project, o PruneRequest)
 	}
 	if dryRun {
 		for _, it := range d.Delete {
-			s.info("would delete from %s: %s: %s", where, it.ID, it.Reason)
+			s.Info("would delete from %s: %s: %s", where, it.ID, it.Reason)
 		}
 		for _, it := range d.Keep {
-			s.info("keep on %s: %s: %s", where, it.ID, it.Reason)
+			s.Info("keep on %s: %s: %s", where, it.ID, it.Reason)
 		}
 		return nil
 	}
@@ -128,12 +128,12 @@ func (s *Service) PruneRemote(ctx context.Context, env *Project, o PruneRequest)
 		locked, err := t.Delete(ctx, it.ID)
 		switch {
 		case len(locked) > 0:
-			s.info("remote backup %s is past retention but locked (Object Lock): %s kept until the lock expires", it.ID, strings.Join(locked, ", "))
+			s.Info("remote backup %s is past retention but locked (Object Lock): %s kept until the lock expires", it.ID, strings.Join(locked, ", "))
 		case err != nil:
 			errs = append(errs, fmt.Errorf("delete remote backup %s: %w", it.ID, err))
 		default:
 			deleted = append(deleted, it.ID)
-			s.info("deleted from %s: %s: %s", where, it.ID, it.Reason)
+			s.Info("deleted from %s: %s: %s", where, it.ID, it.Reason)
 		}
 	}
 	if len(deleted) > 0 {
@@ -150,7 +150,7 @@ func (s *Service) PruneRemote(ctx context.Context, env *Project, o PruneRequest)
 		errs = append(errs, err)
 	}
 	if o.Explicit && len(d.Delete) == 0 && len(errs) == 0 {
-		s.info("Nothing to delete on %s: %d backup(s), retention_days = %d, keep_min = %d.", where, len(listed), policy.RetentionDays, policy.KeepMin)
+		s.Info("Nothing to delete on %s: %d backup(s), retention_days = %d, keep_min = %d.", where, len(listed), policy.RetentionDays, policy.KeepMin)
 	}
 	return errors.Join(errs...)
 }
@@ -160,7 +160,7 @@ func (s *Service) PruneRemote(ctx context.Context, env *Project, o PruneRequest)
 func (s *Service) collectStaging(ctx context.Context) {
 	removed, err := s.Engine.CollectStaging(ctx)
 	for _, v := range removed {
-		s.info("removed staging volume %s: its volume no longer exists", v)
+		s.Info("removed staging volume %s: its volume no longer exists", v)
 	}
 	if err != nil {
 		s.warn(err.Error())
@@ -221,7 +221,7 @@ func (s *Service) prune(env *Project, now time.Time, o PruneRequest) error {
 	for _, e := range all {
 		if h := e.Host(); h != "" && h != archive.Hostname() {
 			if o.DryRun {
-				s.info("keep %s: taken on host %s, which prunes its own backups", e.ID, h)
+				s.Info("keep %s: taken on host %s, which prunes its own backups", e.ID, h)
 			}
 			continue
 		}
@@ -252,11 +252,11 @@ func (s *Service) prune(env *Project, now time.Time, o PruneRequest) error {
 		reasons[it.ID] = it.Reason
 	}
 	for _, id := range deleted {
-		s.info("deleted backup %s: %s", id, reasons[id])
+		s.Info("deleted backup %s: %s", id, reasons[id])
 	}
 	partials, partErr := archive.CleanPartials(env.BackupDir)
 	for _, p := range partials {
-		s.info("removed leftover of an interrupted run: %s", env.RelPath(p))
+		s.Info("removed leftover of an interrupted run: %s", env.RelPath(p))
 	}
 	var recordErr error
 	if len(deleted) > 0 {
@@ -274,7 +274,7 @@ func (s *Service) prune(env *Project, now time.Time, o PruneRequest) error {
 		stopErr = fmt.Errorf("%w: %s", ErrPruneStopped, d.Stopped)
 	}
 	if o.Explicit && d.Stopped == "" && len(deleted)+len(partials) == 0 && applyErr == nil && partErr == nil {
-		s.info("Nothing to delete: %d backup(s); %s.", len(entries), policy)
+		s.Info("Nothing to delete: %d backup(s); %s.", len(entries), policy)
 	}
 	return errors.Join(applyErr, partErr, recordErr, stopErr)
 }
@@ -301,18 +301,18 @@ func (s *Service) printDecision(policy retention.Policy, d retention.Decision) {
 		}
 		return -compareStrings(a.it.ID, b.it.ID)
 	})
-	s.info("Policy: %s (calendar periods in %s)", policy, policy.Location)
+	s.Info("Policy: %s (calendar periods in %s)", policy, policy.Location)
 	for _, l := range lines {
 		when := "start time unknown"
 		if !l.it.Started.IsZero() {
 			when = l.it.Started.In(policy.Location).Format("2006-01-02 15:04 MST")
 		}
-		s.info("%s %s (%s): %s", l.verb, l.it.ID, when, l.it.Reason)
+		s.Info("%s %s (%s): %s", l.verb, l.it.ID, when, l.it.Reason)
 	}
 	if len(d.Delete) == 0 {
-		s.info("Nothing to delete.")
+		s.Info("Nothing to delete.")
 	}
-	s.info("(dry run: nothing was deleted; leftovers of interrupted runs that no running backup owns would be removed too)")
+	s.Info("(dry run: nothing was deleted; leftovers of interrupted runs that no running backup owns would be removed too)")
 }
 
 func compareStrings(a, b string) int {

@@ -195,7 +195,7 @@ func (s *Service) Upload(ctx context.Context, env *Project) error {
 		if idx.Encrypted {
 			enc = ", encrypted"
 		}
-		s.info("uploaded %s to %s (%s%s)", e.ID, t.Store, size.Format(idx.SizeBytes), enc)
+		s.Info("uploaded %s to %s (%s%s)", e.ID, t.Store, size.Format(idx.SizeBytes), enc)
 	}
 	return recordUploads(env, done, nil)
 }

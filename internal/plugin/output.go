@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -48,6 +49,30 @@ func volumeVerbs(phase string) (doing, done string, lines bool) {
 	return "copying", "copied", true
 }
 
+// progressModes are the values of --progress.
+var progressModes = []string{"auto", "tty", "plain", "json", "quiet"}
+
+// reporter renders progress on w as --progress asks: auto draws a live
+// line on a terminal and plain lines otherwise, tty and plain force one
+// or the other, json writes each event as one JSON object per line, quiet
+// (like a command's own --quiet) only warnings.
+func (g *globalOptions) reporter(w io.Writer, quiet bool) progress.Reporter {
+	switch g.progress {
+	case "json":
+		return jsonReporter(w)
+	case "quiet":
+		quiet = true
+	}
+	p := newPrinter(w, quiet)
+	switch g.progress {
+	case "tty":
+		p.tty = true
+	case "plain":
+		p.tty = false
+	}
+	return p
+}
+
 func newPrinter(w io.Writer, quiet bool) *printer {
 	tty := false
 	if f, ok := w.(interface{ FD() uintptr }); ok {
@@ -56,6 +81,35 @@ func newPrinter(w io.Writer, quiet bool) *printer {
 		tty = term.IsTerminal(f.Fd())
 	}
 	return &printer{w: w, tty: tty, quiet: quiet, start: map[string]time.Time{}}
+}
+
+// jsonEvent is an event as --progress json writes it.
+type jsonEvent struct {
+	Time      time.Time `json:"time"`
+	Kind      string    `json:"kind"`
+	Service   string    `json:"service,omitempty"`
+	Container string    `json:"container,omitempty"`
+	Volume    string    `json:"volume,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	Bytes     int64     `json:"bytes,omitempty"`
+	Total     int64     `json:"total,omitempty"`
+	Archive   bool      `json:"archive,omitempty"`
+}
+
+// jsonReporter writes every event on w as one JSON object per line, for
+// programs that follow a run.
+func jsonReporter(w io.Writer) progress.Reporter {
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	return progress.Func(func(e progress.Event) {
+		if e.Time.IsZero() {
+			e.Time = time.Now()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_ = enc.Encode(jsonEvent{Time: e.Time.UTC(), Kind: string(e.Kind), Service: e.Service, Container: e.Container,
+			Volume: e.Volume, Message: e.Message, Bytes: e.Bytes, Total: e.Total, Archive: e.Archive})
+	})
 }
 
 func (p *printer) Report(e progress.Event) {

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +81,51 @@ func TestPrinterPhases(t *testing.T) {
 		if len(tc.lines) == 0 && strings.Contains(out, "\n") {
 			t.Errorf("%s: lines besides the live one:\n%q", tc.phase, out)
 		}
+	}
+}
+
+// --progress picks the renderer: json writes one object per event, tty
+// and plain force the live line on or off, quiet keeps only warnings.
+func TestProgressModes(t *testing.T) {
+	events := []progress.Event{
+		{Kind: progress.VolumeStart, Volume: "shop_db", Time: time.Now().Add(-time.Minute)},
+		{Kind: progress.VolumeBytes, Volume: "shop_db", Bytes: 1 << 20, Total: 4 << 20},
+		{Kind: progress.Warning, Message: "disk almost full"},
+		{Kind: progress.VolumeDone, Volume: "shop_db", Bytes: 4 << 20, Total: 1 << 20, Time: time.Now()},
+	}
+	render := func(mode string) string {
+		var buf bytes.Buffer
+		r := (&globalOptions{progress: mode}).reporter(&buf, false)
+		for _, e := range events {
+			r.Report(e)
+		}
+		return buf.String()
+	}
+
+	lines := strings.Split(strings.TrimSpace(render("json")), "\n")
+	if len(lines) != len(events) {
+		t.Fatalf("json: %d lines for %d events:\n%s", len(lines), len(events), strings.Join(lines, "\n"))
+	}
+	for i, l := range lines {
+		var got struct {
+			Kind, Volume, Message string
+			Bytes                 int64
+			Time                  time.Time
+		}
+		if err := json.Unmarshal([]byte(l), &got); err != nil {
+			t.Fatalf("json line %d %q: %v", i, l, err)
+		}
+		if got.Kind != string(events[i].Kind) || got.Volume != events[i].Volume || got.Message != events[i].Message || got.Bytes != events[i].Bytes || got.Time.IsZero() {
+			t.Errorf("json line %d = %+v, want the event %+v", i, got, events[i])
+		}
+	}
+	if out := render("tty"); !strings.Contains(out, "\r\033[K") {
+		t.Errorf("tty: no live line:\n%q", out)
+	}
+	if out := render("plain"); strings.ContainsAny(out, "\r\033") || !strings.Contains(out, "copied   shop_db") {
+		t.Errorf("plain: escape codes or no copied line:\n%q", out)
+	}
+	if out := render("quiet"); strings.TrimSpace(out) != "WARNING  disk almost full" {
+		t.Errorf("quiet: %q, want only the warning", out)
 	}
 }

@@ -104,7 +104,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	if o.fromProject != "" {
 		from = o.fromProject
 	}
-	m, path, err := resolveForRestore(ctx, env, from, id, o, stderr)
+	m, path, err := resolveForRestore(ctx, g, env, from, id, o, stderr)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 	if err != nil {
 		return err
 	}
-	s := &app.Service{Engine: eng, Reporter: newPrinter(stderr, o.quiet)}
+	s := &app.Service{Engine: eng, Reporter: g.reporter(stderr, o.quiet)}
 	planned, err := s.PlanRestore(ctx, env, app.RestoreRequest{LockTimeout: o.lockTimeout, Options: backup.RestoreOptions{
 		Project: env.Project, BackupPath: path, Manifest: m, Volumes: o.volumes,
 		Safety: archive.SafetyOptions{AllowDevices: o.allowDevices}, StopOthers: o.stopOthers,
@@ -171,7 +171,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, g *globalOptions, id
 // resolveForRestore finds the backup locally, or downloads it from the
 // remote target when it is not here (or --remote asks for the remote's).
 // Downloading stops nothing: a wrong identity fails here.
-func resolveForRestore(ctx context.Context, env *app.Project, from, id string, o restoreOptions, w io.Writer) (*archive.Manifest, string, error) {
+func resolveForRestore(ctx context.Context, g *globalOptions, env *app.Project, from, id string, o restoreOptions, w io.Writer) (*archive.Manifest, string, error) {
 	if !o.remote {
 		m, path, err := resolveBackup(env, from, id)
 		if err == nil || !errors.Is(err, archive.ErrNotFound) || !env.HasRemote() {
@@ -205,7 +205,7 @@ func resolveForRestore(ctx context.Context, env *app.Project, from, id string, o
 	if !o.quiet {
 		fmt.Fprintf(w, "autobackup: downloading backup %s from %s into %s\n", id, t.Store, env.RelPath(env.BackupDir))
 	}
-	t.Reporter = newPrinter(w, o.quiet)
+	t.Reporter = g.reporter(w, o.quiet)
 	m, path, err := t.Download(ctx, id, env.BackupDir, ids)
 	if err != nil {
 		if errors.Is(err, remote.ErrNoIdentity) || errors.Is(err, crypt.ErrWrongIdentity) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/docker/cli/cli-plugins/plugin"
@@ -28,6 +29,9 @@ const (
 // globalOptions are the project-selection flags, the same as docker compose's.
 type globalOptions struct {
 	compose.Options
+	// progress is how progress is shown: auto, tty, plain, json or quiet
+	// (see reporter).
+	progress string
 }
 
 // NewRootCommand builds the `autobackup` command for plugin.Run.
@@ -50,6 +54,9 @@ directory, or select the project like docker compose does (-f, -p, ...).`,
 				return err
 			}
 			setupLogging(dockerCli)
+			if !slices.Contains(progressModes, g.progress) {
+				return exitError(usageErrorf("--progress %q: want one of %s", g.progress, strings.Join(progressModes, ", ")))
+			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,6 +77,7 @@ directory, or select the project like docker compose does (-f, -p, ...).`,
 	f.StringVar(&g.ProjectDir, "project-directory", "", "Alternate working directory (default: the path of the first compose file)")
 	f.StringArrayVar(&g.EnvFiles, "env-file", nil, "Alternate environment files")
 	f.StringArrayVar(&g.Profiles, "profile", nil, "Profiles to enable")
+	f.StringVar(&g.progress, "progress", "auto", "How to show progress: auto (a live line on a terminal, plain lines otherwise), tty, plain, json (one object per event, on stderr) or quiet")
 
 	cmd.AddCommand(
 		newRunCommand(dockerCli, g),

@@ -119,7 +119,7 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 		return err
 	}
 	out := newRunOutput()
-	s := &app.Service{Reporter: out.tee(newPrinter(stderr, o.quiet))}
+	s := &app.Service{Reporter: out.tee(g.reporter(stderr, o.quiet))}
 	eng, err := newEngine(ctx, dockerCli)
 	if err != nil {
 		if !o.dryRun && (!o.ifEnabled || env.Settings.Enabled) {
@@ -146,9 +146,8 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 			return err
 		}
 	}
-	if !o.quiet {
-		fmt.Fprintf(stderr, "autobackup: backing up project %s into %s\n", env.Project.Name, env.RelPath(env.BackupDir))
-	}
+	// Through the reporter, so that --progress json is JSON throughout.
+	s.Info("autobackup: backing up project %s into %s", env.Project.Name, env.RelPath(env.BackupDir))
 	res, runErr := s.Backup(ctx, env, app.BackupRequest{Tag: o.tag, LockTimeout: o.lockTimeout, Holder: "run", Log: out.String})
 	if res == nil {
 		return runErr // the project lock was not taken: nothing happened
@@ -165,10 +164,8 @@ func runRun(ctx context.Context, dockerCli command.Cli, g *globalOptions, o runO
 		fmt.Fprintln(dockerCli.Out(), r.ID)
 		return localOnlyError(res.UploadErr)
 	}
-	if !o.quiet {
-		fmt.Fprintf(stderr, "autobackup: backup %s complete (%s): %d volume(s), %s, downtime %s, total %s\n",
-			r.ID, r.Mode, len(r.Volumes), humanBytes(r.SizeBytes), r.Downtime.Round(time.Millisecond), r.Finished.Sub(r.Started).Round(time.Millisecond))
-	}
+	s.Info("autobackup: backup %s complete (%s): %d volume(s), %s, downtime %s, total %s",
+		r.ID, r.Mode, len(r.Volumes), humanBytes(r.SizeBytes), r.Downtime.Round(time.Millisecond), r.Finished.Sub(r.Started).Round(time.Millisecond))
 	_, err = fmt.Fprintln(dockerCli.Out(), r.ID)
 	return err
 }

@@ -56,7 +56,7 @@ manifest. Without an identity, encrypted backups get the first check only.`,
 				}
 				id = "tag:" + o.tag
 			}
-			o.reporter = newPrinter(dockerCli.Err(), false)
+			o.reporter = g.reporter(dockerCli.Err(), false)
 			if o.remote {
 				return runVerifyRemote(cmd.Context(), dockerCli.Out(), g, id, o)
 			}
