@@ -291,7 +291,7 @@ type syncer struct {
 	pending  []linkJob             // walker only
 	dirs     []dirJob              // walker only, post-order
 	jobs     chan string
-	clone    bool // whole-file copies are reflinks here: never patch
+	clone    bool // whole-file copies are reflinks here: re-link, never compare
 	wrote    atomic.Bool
 	tmpSeq   atomic.Uint64
 
@@ -599,7 +599,7 @@ func (s *syncer) copyFile(rel string) {
 		return
 	}
 	dstPath := s.dstPath(rel)
-	if !s.clone && st.Size >= minDelta && st.Nlink == 1 {
+	if st.Size >= minDelta && st.Nlink == 1 {
 		switch done, err := s.patch(rel, dstPath, in, &st); {
 		case done:
 			return
@@ -652,7 +652,7 @@ func (s *syncer) patch(rel, dstPath string, in int, st *unix.Stat_t) (bool, erro
 	if err != nil {
 		return false, nil // missing, a symlink, or not writable: copy it whole
 	}
-	res, err := patchFile(out, in, st.Size)
+	res, err := updateInPlace(out, in, st.Size, s.clone)
 	if errors.Is(err, errNotPatchable) {
 		unix.Close(out)
 		return false, nil
