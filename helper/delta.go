@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"unsafe"
 
@@ -155,9 +157,29 @@ func patchFile(dst, in int, size int64) (patchResult, error) {
 }
 
 // patchRange brings [off, end) of the mirror dst (dstSize bytes long
-// before the patch) up to date with the source's data there.
-func patchRange(dst, in int, off, end, dstSize int64) (patchResult, error) {
-	var res patchResult
+// before the patch) up to date with the source's data there. The mirror's
+// side is compared where it lies, in the page cache, through a read-only
+// mapping: that spares copying it, half of what the stopped phase reads.
+// Only this pass writes the mirror, and never shrinks it while patching,
+// so the mapping cannot fault; should it still (a mirror truncated behind
+// our back), the fault is an error, not a crash, and the file is copied
+// whole.
+func patchRange(dst, in int, off, end, dstSize int64) (res patchResult, err error) {
+	var mapped []byte // the mirror's bytes from off on, up to its old size
+	if mapEnd := min(end, dstSize); off < mapEnd {
+		base := off &^ int64(os.Getpagesize()-1)
+		if m, merr := unix.Mmap(dst, base, int(mapEnd-base), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE); merr == nil {
+			defer unix.Munmap(m)
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer func() {
+				if r := recover(); r != nil {
+					err = errNotPatchable
+				}
+			}()
+			mapped = m[off-base:]
+		}
+	}
+	mapOff := off
 	bp := deltaBufs.Get().(*[]byte)
 	defer deltaBufs.Put(bp)
 	src, old := (*bp)[:deltaChunk], (*bp)[deltaChunk:]
@@ -173,10 +195,17 @@ func patchRange(dst, in int, off, end, dstSize int64) (patchResult, error) {
 			end, n = off+int64(got), got
 		}
 		have := 0
-		if off < dstSize {
+		var cur []byte // the mirror's bytes at off
+		switch {
+		case off >= dstSize:
+		case mapped != nil:
+			have = min(n, int(dstSize-off))
+			cur = mapped[off-mapOff : off-mapOff+int64(have)]
+		default:
 			if have, err = preadFull(dst, old[:min(n, int(dstSize-off))], off); err != nil {
 				return res, err
 			}
+			cur = old[:have]
 		}
 		res.compared += int64(n)
 		// Write each run of differing blocks with one call.
@@ -192,7 +221,7 @@ func patchRange(dst, in int, off, end, dstSize int64) (patchResult, error) {
 		}
 		for b := 0; b < n; b += deltaBlock {
 			e := min(b+deltaBlock, n)
-			if e <= have && bytes.Equal(src[b:e], old[b:e]) {
+			if e <= have && bytes.Equal(src[b:e], cur[b:e]) {
 				if err := flush(b); err != nil {
 					return res, err
 				}
