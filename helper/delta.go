@@ -3,12 +3,10 @@ package helper
 import (
 	"bytes"
 	"errors"
-	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,10 +26,10 @@ import (
 // by data crafted to collide, silently keeping a stale block in the backup.
 //
 // On file systems that share extents (xfs with reflink, btrfs), when source
-// and mirror are on the same one, nothing is compared: on xfs the ranges
-// whose extents differ are re-linked in place (relinkChanged), elsewhere
-// the whole file is copied with copy_file_range, which the kernel turns
-// into a reflink. Metadata, not bytes. See preferClone.
+// and mirror are on the same one, nothing is compared: on xfs the source
+// is cloned over the mirror's file in place (relinkFile), elsewhere the
+// whole file is copied with copy_file_range, which the kernel turns into a
+// reflink. Metadata, not bytes. See preferClone.
 
 // deltaBlock is the unit of comparison: a file system block, so that a
 // database page write (PostgreSQL: 8 KiB, SQLite: 4 KiB) makes the delta
@@ -354,138 +352,26 @@ func copyRange(out, in int, off, end int64) (int64, error) {
 	return total, nil
 }
 
-// On xfs a reflinked mirror says by itself which parts of a file changed:
-// right after a clone, source and mirror map the same disk blocks, and xfs
-// never writes into a block two files share (a write to it goes to a new
-// block, copy on write). So wherever both files map the same disk address
-// at the same offset, they hold the same bytes; only the ranges that map
-// elsewhere need to be re-linked. relinkChanged compares the two extent maps
-// (FIEMAP, after flushing the source's dirty pages) and clones just those
-// ranges into the mirror in place (FICLONERANGE): metadata proportional to
-// what changed, where a whole-file clone into a new file would link every
-// extent again and then free the old mirror's.
+// On xfs a changed file is re-linked into the mirror's existing file in
+// place: one FICLONE of the whole source over it. Where the two still map
+// the same disk blocks (everything the application did not rewrite since
+// the last clone) xfs has nothing to do, so the cost follows what changed;
+// measured on a 640 MB file with 6,000 rewritten pages and 20,000–40,000
+// extents, 0.08–0.22 s, against 0.18–1.3 s for a clone into a new file
+// (which links every extent again and then frees the old mirror's) and
+// 0.08–0.64 s for re-linking only the ranges whose FIEMAP extents differ
+// (one call per range, and the extent maps to read). The clone flushes the
+// source's dirty pages first, so it copies what a read would return.
 //
-// Only xfs: its extents are never shared and rewritten in place. Other
-// file systems that share extents get a whole-file clone.
+// Only xfs, where this was measured; other file systems that share extents
+// get a whole-file clone into a new file.
 
-const fsIocFiemap = 0xC020660B // _IOWR('f', 11, struct fiemap)
-
-const (
-	fiemapFlagSync = 0x1
-
-	fiemapExtentLast      = 0x1
-	fiemapExtentUnwritten = 0x800
-	// Extents whose address is not a plain, final disk address: never
-	// taken as unchanged.
-	fiemapExtentUnsure = 0x2 | 0x4 | 0x8 | 0x80 | 0x100 | 0x200 | 0x400 // unknown, delalloc, encoded, encrypted, not aligned, inline, tail
-)
-
-const fiemapBatch = 256
-
-// fiemapExtent and fiemapReq are struct fiemap_extent and struct fiemap
-// of linux/fiemap.h, with room for fiemapBatch extents.
-type fiemapExtent struct {
-	Logical, Physical, Length uint64
-	_                         [2]uint64
-	Flags                     uint32
-	_                         [3]uint32
-}
-
-type fiemapReq struct {
-	Start, Length        uint64
-	Flags, Mapped, Count uint32
-	_                    uint32
-	Extents              [fiemapBatch]fiemapExtent
-}
-
-type extent struct {
-	logical, physical, length uint64
-	flags                     uint32
-}
-
-// extents returns the extent map of fd over [0, size), flushing its dirty
-// pages first so that the map describes what a read would return.
-func extents(fd int, size int64) ([]extent, error) {
-	var out []extent
-	req := new(fiemapReq)
-	for start := uint64(0); start < uint64(size); {
-		*req = fiemapReq{Start: start, Length: uint64(size) - start, Flags: fiemapFlagSync, Count: fiemapBatch}
-		for {
-			_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), fsIocFiemap, uintptr(unsafe.Pointer(req)))
-			if errno == unix.EINTR {
-				continue
-			}
-			if errno != 0 {
-				return nil, errno
-			}
-			break
-		}
-		if req.Mapped == 0 {
-			break
-		}
-		for _, e := range req.Extents[:req.Mapped] {
-			out = append(out, extent{logical: e.Logical, physical: e.Physical, length: e.Length, flags: e.Flags})
-		}
-		last := req.Extents[req.Mapped-1]
-		if last.Flags&fiemapExtentLast != 0 {
-			break
-		}
-		start = last.Logical + last.Length
-	}
-	return out, nil
-}
-
-// extentCursor walks an extent map by offset.
-type extentCursor struct {
-	ext []extent
-	i   int
-}
-
-// at describes offset pos: the end of the extent or hole it lies in, and
-// for an extent its disk address at pos and its flags.
-func (c *extentCursor) at(pos uint64) (end, physical uint64, flags uint32, mapped bool) {
-	for c.i < len(c.ext) && c.ext[c.i].logical+c.ext[c.i].length <= pos {
-		c.i++
-	}
-	if c.i == len(c.ext) {
-		return math.MaxUint64, 0, 0, false
-	}
-	e := c.ext[c.i]
-	if pos < e.logical {
-		return e.logical, 0, 0, false
-	}
-	return e.logical + e.length, e.physical + (pos - e.logical), e.flags, true
-}
-
-// changedRanges returns the ranges of [0, size) where src and dst do not
-// map the same disk blocks the same way, in order, adjacent ones merged.
-func changedRanges(src, dst []extent, size uint64) [][2]uint64 {
-	var out [][2]uint64
-	a, b := extentCursor{ext: src}, extentCursor{ext: dst}
-	for pos := uint64(0); pos < size; {
-		ea, pa, fa, ma := a.at(pos)
-		eb, pb, fb, mb := b.at(pos)
-		end := min(ea, eb, size)
-		same := ma == mb && (!ma || pa == pb && (fa|fb)&fiemapExtentUnsure == 0 &&
-			fa&fiemapExtentUnwritten == fb&fiemapExtentUnwritten)
-		if !same {
-			if n := len(out); n > 0 && out[n-1][1] == pos {
-				out[n-1][1] = end
-			} else {
-				out = append(out, [2]uint64{pos, end})
-			}
-		}
-		pos = end
-	}
-	return out
-}
-
-// relinkChanged makes the mirror file dst (opened read-write, on the same
-// xfs as in) hold the content of the source in (size bytes) by cloning the
-// ranges whose extents differ; see above. Any failure of the file system to
-// do so is errNotPatchable: the caller then copies the file whole, which
-// replaces whatever this left behind.
-func relinkChanged(dst, in int, size int64) (patchResult, error) {
+// relinkFile makes the mirror file dst (opened read-write, on the same xfs
+// as in) hold the content of the source in (size bytes) by cloning the
+// source over it. Any failure of the file system to do so is
+// errNotPatchable: the caller then copies the file whole, which replaces
+// whatever this left behind.
+func relinkFile(dst, in int, size int64) (patchResult, error) {
 	var res patchResult
 	var dstSt unix.Stat_t
 	if err := unix.Fstat(dst, &dstSt); err != nil {
@@ -495,39 +381,38 @@ func relinkChanged(dst, in int, size int64) (patchResult, error) {
 		return res, errNotPatchable
 	}
 	var fs unix.Statfs_t
-	if err := unix.Fstatfs(dst, &fs); err != nil || uint32(fs.Type) != unix.XFS_SUPER_MAGIC || fs.Bsize <= 0 {
+	if err := unix.Fstatfs(dst, &fs); err != nil || uint32(fs.Type) != unix.XFS_SUPER_MAGIC {
 		return res, errNotPatchable
 	}
-	if dstSt.Size != size {
+	// A clone never shortens its destination: cut the mirror to the
+	// source's size first.
+	if dstSt.Size > size {
 		if err := unix.Ftruncate(dst, size); err != nil {
 			return res, errNotPatchable
 		}
 	}
-	srcExt, err := extents(in, size)
-	if err != nil {
-		return res, errNotPatchable
-	}
-	dstExt, err := extents(dst, size)
-	if err != nil {
-		return res, errNotPatchable
-	}
-	bs := uint64(fs.Bsize)
-	for _, r := range changedRanges(srcExt, dstExt, uint64(size)) {
-		// Clones start and end on block boundaries, or end at the end of
-		// the file (which both files share now).
-		off, end := r[0]/bs*bs, min((r[1]+bs-1)/bs*bs, uint64(size))
-		for {
-			err = unix.IoctlFileCloneRange(dst, &unix.FileCloneRange{
-				Src_fd: int64(in), Src_offset: off, Src_length: end - off, Dest_offset: off,
-			})
-			if err != unix.EINTR {
-				break
-			}
+	for {
+		err := unix.IoctlFileClone(dst, in)
+		if err == unix.EINTR {
+			continue
 		}
 		if err != nil {
 			return res, errNotPatchable
 		}
-		res.written += int64(end - off)
+		break
+	}
+	// The source may have grown or shrunk since it was stat'ed (services
+	// running): the clone took it as it is now, and its ctime sends it to
+	// the next pass; the mirror ends at size like a patched file. Only
+	// then: a truncate to the same size still zeroes the tail of the last
+	// block, which unshares it.
+	if err := unix.Fstat(dst, &dstSt); err != nil {
+		return res, err
+	}
+	if dstSt.Size != size {
+		if err := unix.Ftruncate(dst, size); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }
@@ -539,7 +424,7 @@ func relinkChanged(dst, in int, size int64) (patchResult, error) {
 // errNotPatchable and the caller clones the file whole.
 func updateInPlace(dst, in int, size int64, clone bool) (patchResult, error) {
 	if clone {
-		return relinkChanged(dst, in, size)
+		return relinkFile(dst, in, size)
 	}
 	return patchFile(dst, in, size)
 }
