@@ -195,3 +195,60 @@ func TestPatchFile(t *testing.T) {
 		})
 	}
 }
+
+// TestPatchFileInPieces: a file larger than one piece, with a hole, is
+// compared on several goroutines; the result is the source exactly, the
+// hole stays a hole, and only the changed pages are written.
+func TestPatchFileInPieces(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(7, 7))
+	size := int64(2*deltaPiece + deltaPiece/2 + 123)
+	base := make([]byte, size)
+	for i := range base {
+		base[i] = byte(rng.Uint32())
+	}
+	hole := [2]int64{deltaPiece - 1<<20, deltaPiece + 3<<20} // across a piece boundary
+	write := func(name string, data []byte, punch bool) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if punch {
+			fd, _ := unix.Open(p, unix.O_RDWR, 0)
+			defer unix.Close(fd)
+			if err := unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, hole[0], hole[1]-hole[0]); err != nil {
+				t.Skipf("no hole punching here: %v", err)
+			}
+		}
+		return p
+	}
+	changed := bytes.Clone(base)
+	pages := []int64{8192, deltaPiece + 5<<20, 2*deltaPiece + 8192*3, size - 10}
+	for _, off := range pages {
+		copy(changed[off:], "a changed page")
+	}
+	clear(changed[hole[0]:hole[1]])
+	src := write("src", changed, true)
+	mir := write("mir", base, false)
+	in, _ := unix.Open(src, unix.O_RDONLY, 0)
+	defer unix.Close(in)
+	out, _ := unix.Open(mir, unix.O_RDWR, 0)
+	res, err := patchFile(out, in, size)
+	unix.Close(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(mir)
+	if !bytes.Equal(got, changed) {
+		t.Fatal("mirror differs from source after the patch")
+	}
+	if most := int64(len(pages)) * 2 * deltaBlock; res.written > most {
+		t.Errorf("wrote %d bytes, want at most %d", res.written, most)
+	}
+	var s, m unix.Stat_t
+	unix.Stat(src, &s)
+	unix.Stat(mir, &m)
+	if m.Blocks > s.Blocks {
+		t.Errorf("mirror allocates %d blocks, source %d: the hole was filled", m.Blocks, s.Blocks)
+	}
+}

@@ -271,7 +271,7 @@ type syncer struct {
 	pending  []linkJob             // walker only
 	dirs     []dirJob              // walker only, post-order
 	jobs     chan string
-	clone    bool // whole-file copies are reflinks here: never patch
+	clone    bool // whole-file copies are reflinks here: re-link, never compare
 	wrote    atomic.Bool
 	tmpSeq   atomic.Uint64
 	// regular files done (copied, patched or found unchanged) and their
@@ -656,7 +656,7 @@ func (s *syncer) copyFile(rel string) {
 		return
 	}
 	dstPath := s.dstPath(rel)
-	if !s.clone && st.Size >= minDelta && st.Nlink == 1 {
+	if st.Size >= minDelta && st.Nlink == 1 {
 		switch done, err := s.patch(rel, dstPath, in, &st); {
 		case done:
 			return
@@ -712,7 +712,7 @@ func (s *syncer) patch(rel, dstPath string, in int, st *unix.Stat_t) (bool, erro
 	if err != nil {
 		return false, nil // missing, a symlink, or not writable: copy it whole
 	}
-	res, err := patchFile(out, in, st.Size)
+	res, err := updateInPlace(out, in, st.Size, s.clone)
 	if errors.Is(err, errNotPatchable) {
 		unix.Close(out)
 		return false, nil
