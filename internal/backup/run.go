@@ -423,7 +423,11 @@ func syncLine(what, volume string, st protocol.SyncStats) string {
 		how = " (reflinked)"
 	}
 	line := fmt.Sprintf("%s %s: %d changed file(s), %d bytes%s", what, volume, st.Copied, st.CopiedBytes, how)
-	if st.Patched > 0 {
+	switch {
+	case st.Patched > 0 && st.Clone && st.ComparedBytes == 0:
+		// Cloned over the staging copy in place: nothing read or written.
+		line += fmt.Sprintf(", %d updated in place by reflink (no data copied)", st.Patched)
+	case st.Patched > 0:
 		line += fmt.Sprintf(", %d patched in place (%s written of %s compared)", st.Patched, size.Format(st.PatchedBytes), size.Format(st.ComparedBytes))
 	}
 	return line + fmt.Sprintf(", %d deleted, in %s", st.Deleted, time.Duration(st.Duration).Round(time.Millisecond))
