@@ -12,6 +12,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
 
 // Suffix ends the name of an object encrypted with age.
@@ -36,7 +37,7 @@ func ParseRecipients(spec, baseDir string) ([]age.Recipient, error) {
 		if looksLikeKey(item) {
 			r, err := parseRecipient(item)
 			if err != nil {
-				return nil, fmt.Errorf("recipient %s: %w", shorten(item), err)
+				return nil, fmt.Errorf("recipient %s: %w", text.Truncate(item, 24), err)
 			}
 			out = append(out, r)
 			continue
@@ -97,14 +98,6 @@ func recipientsFile(path string) ([]age.Recipient, error) {
 		return nil, fmt.Errorf("recipients file %s: no recipients in it", path)
 	}
 	return out, nil
-}
-
-// shorten keeps enough of a key to recognise it in a message.
-func shorten(s string) string {
-	if len(s) > 24 {
-		return s[:24] + "…"
-	}
-	return s
 }
 
 // LoadIdentities reads an identity file: age identities (AGE-SECRET-KEY-1…,

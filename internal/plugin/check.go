@@ -152,7 +152,7 @@ func evaluate(env *app.Project, o checkOptions, now time.Time) checkResult {
 	if s.LastBackupID != "" && s.LastBackupStatus != state.StatusSuccess {
 		msg := "last run " + s.LastBackupID + " failed"
 		if b, ok := f.FindBackup(s.LastBackupID); ok && b.Error != "" {
-			msg += ": " + truncate(b.Error, 200)
+			msg += ": " + text.Truncate(b.Error, 200)
 		}
 		r.add(CheckWarning, "%s", msg)
 	}
@@ -161,7 +161,7 @@ func evaluate(env *app.Project, o checkOptions, now time.Time) checkResult {
 	}
 	if n := len(f.Monitor.Pending); n > 0 {
 		p := f.Monitor.Pending[n-1]
-		r.add(CheckWarning, "%d notification/ping/metrics delivery(ies) failed, latest %s to %s: %s", n, p.Kind, p.Target, truncate(p.Error, 120))
+		r.add(CheckWarning, "%d notification/ping/metrics delivery(ies) failed, latest %s to %s: %s", n, p.Kind, p.Target, text.Truncate(p.Error, 120))
 	}
 	if env.Settings.Enabled && !o.noSchedule {
 		if by := scheduledBy(env); by == "" {
@@ -176,13 +176,6 @@ func roundAge(d time.Duration) time.Duration {
 		return d.Round(time.Second)
 	}
 	return d.Round(time.Minute)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // findScheduler looks for what runs the project's schedule on this host:

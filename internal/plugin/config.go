@@ -147,7 +147,9 @@ func runConfigUnset(ctx context.Context, w io.Writer, g *globalOptions, key stri
 	})
 }
 
-func isRemoteKey(key string) bool { return strings.HasPrefix(normalizeKey(key), state.RemotePrefix) }
+func isRemoteKey(key string) bool {
+	return strings.HasPrefix(state.NormalizeKey(key), state.RemotePrefix)
+}
 
 // changeRemote applies change to the [remote] table and reports the new
 // effective value, like changeSetting.
@@ -158,7 +160,7 @@ func changeRemote(ctx context.Context, w io.Writer, g *globalOptions, key string
 	}
 	find := func(r state.Remote) state.Setting {
 		for _, d := range r.Describe(env.ComposeRemote) {
-			if d.Key == normalizeKey(key) {
+			if d.Key == state.NormalizeKey(key) {
 				return d
 			}
 		}
@@ -276,27 +278,11 @@ func describe(s, composeLayer state.Settings, key string) state.Setting {
 // user may type Retention-Days.
 func canonicalKey(key string) string {
 	for _, k := range state.Keys() {
-		if normalizeKey(key) == k {
+		if state.NormalizeKey(key) == k {
 			return k
 		}
 	}
 	return key
-}
-
-func normalizeKey(key string) string {
-	out := make([]byte, 0, len(key))
-	for _, c := range []byte(key) {
-		switch {
-		case c == '-':
-			c = '_'
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		case c == ' ' || c == '\t':
-			continue
-		}
-		out = append(out, c)
-	}
-	return string(out)
 }
 
 func quoteValue(v string) string {

@@ -162,8 +162,7 @@ func RemoteKeys() []string {
 }
 
 func lookupRemote(key string) (remoteSpec, error) {
-	norm := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(key)), "-", "_")
-	norm = strings.TrimPrefix(norm, RemotePrefix)
+	norm := strings.TrimPrefix(NormalizeKey(key), RemotePrefix)
 	for _, sp := range remoteSpecs {
 		if sp.name == norm {
 			return sp, nil

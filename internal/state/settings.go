@@ -594,8 +594,15 @@ type valueError struct {
 	msg   string
 }
 
+// NormalizeKey spells a setting's name the way this package does: lower
+// case, "_" for "-", no surrounding space (the user may type
+// Retention-Days). The one rule for every lookup of a setting.
+func NormalizeKey(key string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(key)), "-", "_")
+}
+
 func lookup(key string) (keySpec, error) {
-	norm := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(key)), "-", "_")
+	norm := NormalizeKey(key)
 	for _, sp := range specs {
 		if sp.name == norm {
 			return sp, nil

@@ -28,3 +28,12 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestTruncate(t *testing.T) {
+	if got := Truncate("abcdef", 3); got != "abc…" {
+		t.Errorf("Truncate = %q", got)
+	}
+	if got := Truncate("abc", 3); got != "abc" {
+		t.Errorf("Truncate of a short string = %q", got)
+	}
+}

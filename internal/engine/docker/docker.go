@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/docker-autobackup/docker-autobackup/internal/engine"
 	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
+	"github.com/docker-autobackup/docker-autobackup/internal/text"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -135,7 +136,7 @@ func (d *Docker) InspectContainer(ctx context.Context, id string) (engine.Status
 		if h := js.State.Health; h != nil {
 			st.Health = h.Status
 			if n := len(h.Log); n > 0 && h.Status == "unhealthy" {
-				st.HealthLog = shorten(h.Log[n-1].Output, 200)
+				st.HealthLog = text.Truncate(text.OneLine(h.Log[n-1].Output), 200)
 			}
 		}
 	}
@@ -143,14 +144,6 @@ func (d *Docker) InspectContainer(ctx context.Context, id string) (engine.Status
 		st.HasHealthcheck = true
 	}
 	return st, nil
-}
-
-func shorten(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // Volume inspects a volume; compose.ErrNotFound if it does not exist.
