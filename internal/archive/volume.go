@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/docker-autobackup/docker-autobackup/internal/atomicfile"
+	"github.com/docker-autobackup/docker-autobackup/internal/iocount"
 )
 
 // ArchiveExt ends the file name of every volume archive.
@@ -84,12 +85,12 @@ func (p *Pending) WriteVolume(ctx context.Context, v *Volume, tarStream io.Reade
 	}()
 
 	sum := sha256.New()
-	out := &countWriter{w: io.MultiWriter(f, sum)}
+	out := &iocount.Writer{W: io.MultiWriter(f, sum)}
 	enc, err := newEncoder(out, encLevel)
 	if err != nil {
 		return fmt.Errorf("volume %s: zstd encoder: %w", v.Name, err)
 	}
-	in := &progressReader{ctx: ctx, r: tarStream, fn: progress}
+	in := &iocount.Reader{R: ctxReader{ctx: ctx, r: tarStream}, Report: progress, Every: progressEvery}
 	if _, err := io.CopyBuffer(enc, in, make([]byte, 1<<20)); err != nil {
 		_ = enc.Close()
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -112,11 +113,11 @@ func (p *Pending) WriteVolume(ctx context.Context, v *Volume, tarStream io.Reade
 	p.mu.Lock()
 	p.unsynced = append(p.unsynced, name)
 	p.mu.Unlock()
-	in.report(true)
+	in.Flush()
 
 	v.Archive = name
-	v.ArchiveBytes = out.n
-	v.TarBytes = in.n
+	v.ArchiveBytes = out.N
+	v.TarBytes = in.N
 	v.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	return nil
 }
@@ -164,46 +165,6 @@ func ArchiveFileBase(volume string) string {
 		return "volume"
 	}
 	return s
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// progressReader counts bytes, stops when ctx is done and reports progress.
-type progressReader struct {
-	ctx  context.Context
-	r    io.Reader
-	n    int64
-	fn   func(int64)
-	last time.Time
-}
-
-func (r *progressReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := r.r.Read(p)
-	r.n += int64(n)
-	r.report(false)
-	return n, err
-}
-
-func (r *progressReader) report(final bool) {
-	if r.fn == nil {
-		return
-	}
-	if now := time.Now(); final || now.Sub(r.last) >= progressEvery {
-		r.last = now
-		r.fn(r.n)
-	}
 }
 
 // ctxReader stops reading once ctx is done.

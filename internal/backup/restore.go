@@ -18,6 +18,7 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/internal/compose"
 	"github.com/docker-autobackup/docker-autobackup/internal/engine"
 	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
+	"github.com/docker-autobackup/docker-autobackup/internal/iocount"
 	"github.com/docker-autobackup/docker-autobackup/internal/progress"
 	"github.com/docker-autobackup/docker-autobackup/internal/size"
 )
@@ -441,7 +442,7 @@ func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image stri
 	}
 	defer src.Close()
 	pr, pw := io.Pipe()
-	counted := &countingReader{r: pr, report: func(n int64) {
+	counted := &iocount.Reader{R: pr, Report: func(n int64) {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: v.Name, Bytes: n, Total: v.TarBytes})
 	}}
 	sanitized := make(chan error, 1)
@@ -469,7 +470,7 @@ func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image stri
 	if sanErr != nil {
 		return fmt.Errorf("write into the volume: %w", sanErr)
 	}
-	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: counted.n, Total: v.ArchiveBytes, Message: viaAPI})
+	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: counted.N, Total: v.ArchiveBytes, Message: viaAPI})
 	return nil
 }
 
@@ -511,21 +512,4 @@ func whileBusy(r progress.Reporter, volume string, total int64) (stop func()) {
 	return everyTick(func() {
 		progress.Send(r, progress.Event{Kind: progress.VolumeBusy, Volume: volume, Total: total})
 	})
-}
-
-type countingReader struct {
-	r      io.Reader
-	n      int64
-	last   time.Time
-	report func(int64)
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if now := time.Now(); now.Sub(c.last) > 100*time.Millisecond {
-		c.last = now
-		c.report(c.n)
-	}
-	return n, err
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/internal/archive"
 	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
+	"github.com/docker-autobackup/docker-autobackup/internal/iocount"
 )
 
 // ErrNotShared means the helper does not see the file the plugin prepared
@@ -107,12 +108,12 @@ func claim(path, token string) (*os.File, error) {
 // while the services start again (archive.Pending.HashDirect).
 func PackTo(src string, w io.Writer, level int) (protocol.PackResult, error) {
 	var res protocol.PackResult
-	out := &counter{w: w}
+	out := &iocount.Writer{W: w}
 	enc, err := archive.NewEncoder(out, level)
 	if err != nil {
 		return res, err
 	}
-	tarOut := &countingBoundary{counter: counter{w: enc}, enc: enc}
+	tarOut := &countingBoundary{Writer: iocount.Writer{W: enc}, enc: enc}
 	entries, err := Pack(src, tarOut)
 	if cerr := enc.Close(); err == nil {
 		err = cerr
@@ -121,8 +122,8 @@ func PackTo(src string, w io.Writer, level int) (protocol.PackResult, error) {
 		return res, err
 	}
 	res.Entries = entries
-	res.TarBytes = tarOut.n
-	res.ArchiveBytes = out.n
+	res.TarBytes = tarOut.N
+	res.ArchiveBytes = out.N
 	return res, nil
 }
 
@@ -263,20 +264,9 @@ func capability(path string) (string, bool) {
 	return string(buf[:n]), true
 }
 
-type counter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *counter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // countingBoundary is a counter in front of an archive.Encoder.
 type countingBoundary struct {
-	counter
+	iocount.Writer
 	enc *archive.Encoder
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/internal/archive"
 	"github.com/docker-autobackup/docker-autobackup/internal/crypt"
+	"github.com/docker-autobackup/docker-autobackup/internal/iocount"
 	"github.com/docker-autobackup/docker-autobackup/internal/progress"
 )
 
@@ -183,9 +184,9 @@ func (t *Target) put(ctx context.Context, id, name string, r io.Reader) (IndexOb
 	} else {
 		body = src
 	}
-	counted := &counter{r: body}
+	counted := &iocount.Reader{R: body}
 	if stored != plain {
-		counted.r = io.TeeReader(body, stored)
+		counted.R = io.TeeReader(body, stored)
 	}
 	n, err := t.Store.Put(ctx, t.key(id, obj.Name), counted, -1)
 	if encErr != nil {
@@ -198,8 +199,8 @@ func (t *Target) put(ctx context.Context, id, name string, r io.Reader) (IndexOb
 	if err != nil {
 		return obj, "", err
 	}
-	if n != counted.n {
-		return obj, "", fmt.Errorf("%s: the server stored %d bytes of %d", obj.Name, n, counted.n)
+	if n != counted.N {
+		return obj, "", fmt.Errorf("%s: the server stored %d bytes of %d", obj.Name, n, counted.N)
 	}
 	obj.Size = n
 	obj.SHA256 = hexSum(stored)
@@ -207,17 +208,6 @@ func (t *Target) put(ctx context.Context, id, name string, r io.Reader) (IndexOb
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
-
-type counter struct {
-	r io.Reader
-	n int64
-}
-
-func (c *counter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // Listed is an index found by List, or the error reading it.
 type Listed struct {
@@ -341,13 +331,13 @@ func (t *Target) open(ctx context.Context, id string, o IndexObject, ids []age.I
 		return nil, nil, nil, err
 	}
 	sum := sha256.New()
-	cnt := &counter{r: io.TeeReader(rc, sum)}
+	cnt := &iocount.Reader{R: io.TeeReader(rc, sum)}
 	check := func() error {
 		if _, err := io.Copy(io.Discard, cnt); err != nil {
 			return fmt.Errorf("%s: read: %w", o.Name, err)
 		}
-		if cnt.n != o.Size {
-			return fmt.Errorf("%s: size mismatch: index says %d bytes, object has %d", o.Name, o.Size, cnt.n)
+		if cnt.N != o.Size {
+			return fmt.Errorf("%s: size mismatch: index says %d bytes, object has %d", o.Name, o.Size, cnt.N)
 		}
 		if got := hexSum(sum); got != o.SHA256 {
 			return fmt.Errorf("%s: checksum mismatch: index says %s, object has %s", o.Name, o.SHA256, got)
@@ -597,30 +587,22 @@ const reportEvery = 200 * time.Millisecond
 // tracked is a reader that reports the bytes read through it as the
 // progress of one archive (named volume, total bytes expected).
 type tracked struct {
-	r      io.Reader
+	iocount.Reader
 	rep    progress.Reporter
 	volume string
 	total  int64
-	n      int64
-	last   time.Time
 }
 
 // track starts reporting the progress of reading r; call done at the end.
 func (t *Target) track(r io.Reader, volume string, total int64) *tracked {
 	progress.Send(t.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: volume, Total: total})
-	return &tracked{r: r, rep: t.Reporter, volume: volume, total: total, last: time.Now()}
-}
-
-func (c *tracked) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if now := time.Now(); c.rep != nil && now.Sub(c.last) >= reportEvery {
-		c.last = now
-		progress.Send(c.rep, progress.Event{Kind: progress.VolumeBytes, Volume: c.volume, Bytes: c.n, Total: c.total})
-	}
-	return n, err
+	c := &tracked{rep: t.Reporter, volume: volume, total: total}
+	c.Reader = iocount.Reader{R: r, Every: reportEvery, Report: func(n int64) {
+		progress.Send(c.rep, progress.Event{Kind: progress.VolumeBytes, Volume: volume, Bytes: n, Total: total})
+	}}
+	return c
 }
 
 func (c *tracked) done() {
-	progress.Send(c.rep, progress.Event{Kind: progress.VolumeDone, Volume: c.volume, Bytes: c.n, Total: c.total})
+	progress.Send(c.rep, progress.Event{Kind: progress.VolumeDone, Volume: c.volume, Bytes: c.N, Total: c.total})
 }
