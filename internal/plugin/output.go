@@ -297,12 +297,6 @@ func (o *runOutput) tee(r progress.Reporter) progress.Reporter {
 	})
 }
 
-// warnTo returns a warn function for report's callers that print: one
-// "autobackup: warning:" line on w each.
-func warnTo(w io.Writer) func(string) {
-	return func(msg string) { fmt.Fprintln(w, "autobackup: warning: "+msg) }
-}
-
 // lineReporter renders what a use case reports as plain lines on w, for
 // commands whose report is their output (prune): a warning as
 // "WARNING …", anything else as its message.

@@ -590,6 +590,7 @@ func (f *Fake) DefaultCreateHelper(ctx context.Context, spec engine.HelperSpec) 
 		return "", err
 	}
 	if len(spec.Binds) > 0 && !f.Shared {
+		//lint:ignore ST1005 the engine's own wording
 		return "", fmt.Errorf("Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: %s", spec.Binds[0].Source)
 	}
 	f.mu.Lock()
@@ -751,6 +752,7 @@ func (f *Fake) DefaultExec(ctx context.Context, id string, spec engine.ExecSpec)
 	f.mu.Unlock()
 	if !helper {
 		if !running {
+			//lint:ignore ST1005 the engine's own wording
 			return -1, "", fmt.Errorf("Error response from daemon: container %s is not running", id)
 		}
 		return 0, "", nil
