@@ -352,3 +352,45 @@ func TestClean(t *testing.T) {
 		t.Errorf("helpers left: %v", f.LiveHelpers())
 	}
 }
+
+// Verify checks every archive and records the outcome: a corrupt backup
+// gets its error in the history (retention then no longer counts it), a
+// sound one the time it verified.
+func TestVerifyRecords(t *testing.T) {
+	p := newProject(t, "")
+	s := &app.Service{Engine: runningShop()}
+	var ids []string
+	for range 2 {
+		out, err := s.Backup(t.Context(), p, app.BackupRequest{LockTimeout: -1, Holder: "run"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, out.Result.ID)
+		time.Sleep(1100 * time.Millisecond) // backup IDs are per second
+	}
+	p = load(t, p.Dir)
+	entries, err := p.Backups()
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("backups %v, %v", entries, err)
+	}
+	// Damage the older backup's archive.
+	bad := entries[1]
+	arch := filepath.Join(bad.Path, bad.Manifest.Volumes[0].Archive)
+	if err := os.WriteFile(arch, []byte("not zstd"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	verified, err := s.Verify(t.Context(), p, entries, archive.SafetyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(verified) != 2 || verified[0].Checks[0].Err != nil || verified[1].Checks[0].Err == nil {
+		t.Fatalf("verified %+v, want the newer sound and the older corrupt", verified)
+	}
+	h := load(t, p.Dir).State
+	if b, _ := h.FindBackup(bad.ID); b.VerifyError == "" {
+		t.Errorf("the corrupt backup's record has no verify error: %+v", b)
+	}
+	if b, _ := h.FindBackup(entries[0].ID); b.VerifyError != "" || b.Verified.IsZero() {
+		t.Errorf("the sound backup's record: %+v, want verified, no error", b)
+	}
+}

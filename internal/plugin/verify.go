@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
@@ -13,7 +12,6 @@ import (
 	"github.com/docker-autobackup/docker-autobackup/internal/app"
 	"github.com/docker-autobackup/docker-autobackup/internal/archive"
 	"github.com/docker-autobackup/docker-autobackup/internal/progress"
-	"github.com/docker-autobackup/docker-autobackup/internal/state"
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
 
@@ -93,71 +91,31 @@ func runVerify(ctx context.Context, w io.Writer, g *globalOptions, id string, o 
 		}
 		targets = []archive.Entry{{ID: m.ID, Path: path, Manifest: m}}
 	}
+	s := &app.Service{Reporter: o.reporter}
+	verified, recErr := s.Verify(ctx, env, targets, archive.SafetyOptions{AllowDevices: o.allowDevices})
 	bad := 0
-	results := map[string]string{} // backup ID -> what is wrong, "" when sound
-	for _, e := range targets {
-		if e.Manifest == nil {
+	for _, v := range verified {
+		if v.Manifest != nil {
 			bad++
-			fmt.Fprintf(w, "%s  BROKEN  manifest: %v\n", e.ID, e.Err)
+			fmt.Fprintf(w, "%s  BROKEN  manifest: %v\n", v.ID, v.Manifest)
 			continue
 		}
-		results[e.ID] = ""
-		progress.Send(o.reporter, progress.Event{Kind: progress.Phase, Message: "verify"})
-		for _, c := range archive.VerifyProgress(ctx, e.Path, e.Manifest, archive.SafetyOptions{AllowDevices: o.allowDevices}, o.reporter) {
+		for _, c := range v.Checks {
 			if c.Err != nil {
 				bad++
-				if results[e.ID] == "" {
-					results[e.ID] = text.OneLine(c.Err.Error())
-				}
-				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", e.ID, c.Archive, text.OneLine(c.Err.Error()))
+				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", v.ID, c.Archive, text.OneLine(c.Err.Error()))
 				continue
 			}
-			fmt.Fprintf(w, "%s  OK      %s\n", e.ID, c.Archive)
+			fmt.Fprintf(w, "%s  OK      %s\n", v.ID, c.Archive)
 		}
 	}
-	if ctx.Err() == nil {
-		if err := recordVerify(ctx, env, results, time.Now()); err != nil {
-			fmt.Fprintf(w, "WARNING the result is not recorded in %s: %v\n", env.RelPath(env.StatePath), err)
-		}
+	if recErr != nil {
+		fmt.Fprintf(w, "WARNING the result is not recorded in %s: %v\n", env.RelPath(env.StatePath), recErr)
 	}
 	if bad > 0 {
 		return exitCodeErr{code: ExitFailed, err: errors.New(fmt.Sprint(bad, " archive(s) failed verification; do not rely on them. Make a fresh backup: docker autobackup run"))}
 	}
 	return nil
-}
-
-// recordVerify stores the outcome of verify in the backups' records, so
-// that retention no longer counts a corrupt backup as a keeper. It takes
-// the project lock for the update only, and gives up rather than wait
-// longer than the lock_timeout setting.
-func recordVerify(ctx context.Context, env *app.Project, results map[string]string, now time.Time) error {
-	known := false
-	for id := range results {
-		if _, ok := env.State.FindBackup(id); ok {
-			known = true
-		}
-	}
-	if !known {
-		return nil
-	}
-	lock, err := state.Acquire(ctx, env.Dir, env.Settings.LockTimeout, "verify")
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-	return state.Update(env.StatePath, func(f *state.File) error {
-		for id, problem := range results {
-			b, ok := f.FindBackup(id)
-			if !ok {
-				continue
-			}
-			b.VerifyError = problem
-			if problem == "" {
-				b.Verified = now.UTC().Truncate(time.Second)
-			}
-		}
-		return nil
-	})
 }
 
 func runVerifyRemote(ctx context.Context, w io.Writer, g *globalOptions, id string, o verifyOptions) error {
