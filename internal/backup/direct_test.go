@@ -171,12 +171,29 @@ func TestRestoreDirect(t *testing.T) {
 		f, ro := backedUp(t)
 		f.Shared, f.Foreign = true, foreign
 		f.AddVolume(dbVolume, enginetest.File{Name: "./garbage", Type: tar.TypeReg, Mode: 0o644, Content: "new"})
+		rec := &progress.Recorder{}
+		ro.Reporter = rec
 		rp, err := backup.PlanRestore(t.Context(), f, ro)
 		if err != nil {
 			t.Fatalf("PlanRestore: %v", err)
 		}
 		if _, err := backup.Restore(t.Context(), f, ro, rp); err != nil {
 			t.Fatalf("Restore: %v", err)
+		}
+		// Through the helper too, the restore shows how far it got.
+		if !foreign {
+			bytes, restoring := map[string]int{}, false
+			for _, e := range rec.Events() {
+				if e.Kind == progress.Phase {
+					restoring = e.Message == "restore"
+				}
+				if restoring && e.Kind == progress.VolumeBytes {
+					bytes[e.Volume]++
+				}
+			}
+			if bytes["p_dbdata"] == 0 || bytes["p_cache"] == 0 {
+				t.Errorf("progress while the helpers unpacked: %v, want some for each volume", bytes)
+			}
 		}
 		equal(t, "volume after restore", f.Files("p_dbdata"), dbFiles)
 		equal(t, "cache after restore", f.Files("p_cache"), cacheFiles)

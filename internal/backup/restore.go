@@ -394,29 +394,42 @@ func Restore(ctx context.Context, eng Engine, o RestoreOptions, rp *RestorePlan)
 // (see helper.Unpack). errNotShared, before the volume was touched, means
 // the helper did not see the archive.
 func unpackVolume(ctx context.Context, eng Engine, o RestoreOptions, image string, v archive.Volume) (err error) {
-	cmd := protocol.Argv(&protocol.Unpack{SHA256: v.SHA256, Size: v.ArchiveBytes, AllowDevices: o.Safety.AllowDevices, Archive: "/in/" + v.Archive, Dir: "/v"})
 	id, err := eng.CreateHelper(ctx, engine.HelperSpec{
-		Image: image, Project: o.Project.Name, KeepLogs: true,
+		Image: image, Project: o.Project.Name,
 		Mounts: []engine.Mount{{Volume: v.Name, Target: "/v"}},
 		Binds:  []engine.Bind{{Source: o.BackupPath, Target: "/in", ReadOnly: true}},
-		Cmd:    cmd,
+		Cmd:    protocol.Argv(&protocol.Serve{}),
 	})
 	if err != nil {
 		return notShared(err)
 	}
 	defer func() { err = errors.Join(err, removeHelpers(ctx, eng, id)) }()
+	if err := eng.StartContainer(ctx, id); err != nil {
+		return fmt.Errorf("start the restore helper: %w", err)
+	}
+	// The helper reports how much of the archive it has unpacked while it
+	// works; its result is the last line.
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: v.TarBytes})
-	stop := whileBusy(o.Reporter, v.Name, v.TarBytes)
-	code, out, err := eng.RunHelper(ctx, id)
-	stop()
+	stream := protocol.NewStream(func(p protocol.Progress) {
+		progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeBytes, Volume: v.Name, Bytes: p.Bytes, Total: v.TarBytes})
+	})
+	req := &protocol.Unpack{SHA256: v.SHA256, Size: v.ArchiveBytes, AllowDevices: o.Safety.AllowDevices,
+		Progress: unpackProgressEvery, Archive: "/in/" + v.Archive, Dir: "/v"}
+	code, out, err := eng.Exec(ctx, id, engine.ExecSpec{Cmd: protocol.Argv(req), Output: stream})
+	if err := helperOutcome(code, out, err, nil); err != nil {
+		return err
+	}
 	var res protocol.UnpackResult
-	if err := helperOutcome(code, out, err, &res); err != nil {
+	if err := stream.Result(&res); err != nil {
 		return err
 	}
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes,
 		Message: fmt.Sprintf("%d entries, %s of it written, %d removed, %s", res.Entries, size.Format(res.Written), res.Removed, viaHelper)})
 	return nil
 }
+
+// unpackProgressEvery is how often a restoring helper reports.
+const unpackProgressEvery = 200 * time.Millisecond
 
 func restoreVolume(ctx context.Context, eng Engine, o RestoreOptions, image string, v archive.Volume) (err error) {
 	id, err := eng.CreateHelper(ctx, engine.HelperSpec{
@@ -500,16 +513,4 @@ func stopOthers(ctx context.Context, eng Engine, o RestoreOptions, cs []engine.C
 		stopped = append(stopped, c)
 	}
 	return start, nil
-}
-
-// whileBusy reports, until stop is called, that the copy of volume is
-// still running: a helper writing next to the data shows nothing of its
-// progress until it ends.
-func whileBusy(r progress.Reporter, volume string, total int64) (stop func()) {
-	if r == nil {
-		return func() {}
-	}
-	return everyTick(func() {
-		progress.Send(r, progress.Event{Kind: progress.VolumeBusy, Volume: volume, Total: total})
-	})
 }

@@ -519,3 +519,41 @@ func TestPackShorterThanTheToken(t *testing.T) {
 		t.Fatalf("unpack: %v", err)
 	}
 }
+
+// With --progress, unpack writes progress lines (tar bytes read so far,
+// growing) before its result, all through the protocol.
+func TestUnpackProgress(t *testing.T) {
+	src := t.TempDir()
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(src, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path, res := packFile(t, src)
+	var progress []int64
+	stream := protocol.NewStream(func(p protocol.Progress) { progress = append(progress, p.Bytes) })
+	args := protocol.Argv(&protocol.Unpack{SHA256: res.SHA256, Size: res.ArchiveBytes, Progress: time.Nanosecond, Archive: path, Dir: t.TempDir()})
+	if err := UnpackMain(args[3:], stream); err != nil {
+		t.Fatal(err)
+	}
+	var ur protocol.UnpackResult
+	if err := stream.Result(&ur); err != nil {
+		t.Fatal(err)
+	}
+	if ur.Files != 1 || ur.Bytes != int64(len(big)) {
+		t.Errorf("result %+v, want the one file of %d bytes", ur, len(big))
+	}
+	if len(progress) < 2 {
+		t.Fatalf("%d progress lines, want several", len(progress))
+	}
+	for i := 1; i < len(progress); i++ {
+		if progress[i] < progress[i-1] {
+			t.Errorf("progress went back: %v", progress)
+		}
+	}
+	if last := progress[len(progress)-1]; last > res.TarBytes {
+		t.Errorf("progress %d beyond the tar's %d bytes", last, res.TarBytes)
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/internal/archive"
 	"github.com/docker-autobackup/docker-autobackup/internal/helper/protocol"
+	"github.com/docker-autobackup/docker-autobackup/internal/iocount"
 )
 
 // UnpackMain runs `__helper unpack` with the arguments after "unpack": it
@@ -34,7 +35,11 @@ func UnpackMain(args []string, stdout io.Writer) error {
 }
 
 func runUnpack(r *protocol.Unpack, stdout io.Writer) error {
-	res, err := Unpack(r.Archive, r.Dir, r.SHA256, r.Size, archive.SafetyOptions{AllowDevices: r.AllowDevices})
+	var report func(int64)
+	if r.Progress > 0 {
+		report = func(n int64) { _ = protocol.WriteProgress(stdout, protocol.Progress{Bytes: n}) }
+	}
+	res, err := Unpack(r.Archive, r.Dir, r.SHA256, r.Size, archive.SafetyOptions{AllowDevices: r.AllowDevices}, report, r.Progress)
 	if err != nil {
 		return err
 	}
@@ -47,7 +52,8 @@ func runUnpack(r *protocol.Unpack, stdout io.Writer) error {
 // checked against the safety rules of archive.Sanitize before it is
 // written, and every file operation goes through an os.Root on dir, so
 // nothing in the archive or already in dir can make it write outside dir.
-// The archive's root entry gives dir its owner, mode and mtime.
+// The archive's root entry gives dir its owner, mode and mtime. report,
+// when set, gets the tar bytes read so far at most every every.
 //
 // dir is updated in place, because a restore usually goes back to a backup
 // the volume still mostly matches (a failed upgrade): a regular file that
@@ -55,7 +61,7 @@ func runUnpack(r *protocol.Unpack, stdout io.Writer) error {
 // and only the chunks that differ are written; symlinks and directories
 // that match are kept; anything else in the way is replaced; and whatever
 // the archive does not hold is removed at the end.
-func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOptions) (protocol.UnpackResult, error) {
+func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOptions, report func(int64), every time.Duration) (protocol.UnpackResult, error) {
 	start := time.Now()
 	var res protocol.UnpackResult
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
@@ -94,7 +100,7 @@ func Unpack(path, dir, wantSum string, wantSize int64, opts archive.SafetyOption
 	}
 	defer dec.Close()
 	x := &extractor{root: root, buf: make([]byte, chunk), old: make([]byte, chunk), chown: os.Geteuid() == 0, keep: map[string]bool{".": true}}
-	st, err := archive.ScanTar(dec, opts, x.entry)
+	st, err := archive.ScanTar(&iocount.Reader{R: dec, Report: report, Every: every}, opts, x.entry)
 	if err != nil {
 		return res, err
 	}

@@ -123,19 +123,13 @@ func (p *printer) Report(e progress.Event) {
 	case progress.Phase:
 		p.phase = e.Message
 		return // the per-step lines say enough
-	case progress.VolumeBytes, progress.VolumeBusy:
+	case progress.VolumeBytes:
 		what := doing
 		if e.Archive {
 			what = "archive"
 		}
 		elapsed := time.Since(p.start["v:"+e.Volume])
 		detail := rateLine(e.Bytes, e.Total, elapsed)
-		if e.Kind == progress.VolumeBusy {
-			detail = elapsed.Round(time.Second).String() + " elapsed"
-			if e.Total > 0 {
-				detail += fmt.Sprintf(", %s in all", humanBytes(e.Total))
-			}
-		}
 		line := fmt.Sprintf("  %s %s: %s", what, e.Volume, detail)
 		if !p.tty {
 			// Without a terminal: a plain line now and then on long

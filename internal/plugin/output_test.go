@@ -55,7 +55,6 @@ func TestPrinterPhases(t *testing.T) {
 		lines []string
 	}{
 		{"restore", progress.VolumeBytes, "  restoring shop_db: 1.0 MB", []string{"restoring shop_db\n", "restored shop_db: "}},
-		{"restore", progress.VolumeBusy, "  restoring shop_db: 1m0s elapsed, 4.2 MB in all", []string{"restoring shop_db\n", "restored shop_db: "}},
 		{"verify", progress.VolumeBytes, "  verifying shop_db: 1.0 MB", nil},
 		{"upload", progress.VolumeBytes, "  uploading shop_db: 1.0 MB", nil},
 		{"snapshot", progress.VolumeBytes, "  copying shop_db: 1.0 MB", []string{"copying  shop_db\n", "copied   shop_db: "}},

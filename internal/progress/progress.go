@@ -24,13 +24,12 @@ const (
 	ServiceSkipped Kind = "service-skipped" // a service was left alone (Message says why)
 	VolumeStart    Kind = "volume-start"    // a volume copy starts (Total is the expected size, 0 if unknown)
 	VolumeBytes    Kind = "volume-bytes"    // progress of a volume copy (Bytes so far)
-	VolumeBusy     Kind = "volume-busy"     // a volume copy is still running where its bytes cannot be seen (a helper writing next to the data)
 	VolumeDone     Kind = "volume-done"     // a volume copy finished (Bytes is the total)
 	Warning        Kind = "warning"         // something went wrong but the work continues
 	Info           Kind = "info"            // anything else worth a line
 )
 
-// The volume events (VolumeStart, VolumeBytes, VolumeBusy, VolumeDone) are
+// The volume events (VolumeStart, VolumeBytes, VolumeDone) are
 // about whatever the current Phase does with a volume's data: copy it
 // (snapshot, archive), or "verify", "upload", "download", "restore" it.
 

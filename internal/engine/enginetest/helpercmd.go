@@ -178,6 +178,10 @@ func (f *Fake) unpack(id string, r *protocol.Unpack, stdout, stderr io.Writer) (
 	f.files[vol] = files
 	f.unpacked = append(f.unpacked, vol)
 	f.mu.Unlock()
+	if r.Progress > 0 {
+		_ = protocol.WriteProgress(stdout, protocol.Progress{Bytes: int64(len(data)) / 2})
+		_ = protocol.WriteProgress(stdout, protocol.Progress{Bytes: int64(len(data))})
+	}
 	return 0, protocol.WriteResult(stdout, protocol.UnpackResult{Entries: len(files), Files: len(files), Duration: 1})
 }
 

@@ -226,18 +226,24 @@ type Unpack struct {
 	SHA256       string
 	Size         int64
 	AllowDevices bool
+	// Progress, when > 0, makes the helper write a Progress line this
+	// often while it unpacks (Bytes: the archive's tar bytes read so far).
+	Progress     time.Duration
 	Archive, Dir string
 }
 
 func (*Unpack) Command() string { return "unpack" }
 func (*Unpack) Usage() string {
-	return "__helper unpack --sha256 HEX --size N [--allow-devices] ARCHIVE DIR"
+	return "__helper unpack --sha256 HEX --size N [--allow-devices] [--progress D] ARCHIVE DIR"
 }
 
 func (r *Unpack) args() []string {
 	a := []string{"--sha256", r.SHA256, "--size", strconv.FormatInt(r.Size, 10)}
 	if r.AllowDevices {
 		a = append(a, "--allow-devices")
+	}
+	if r.Progress > 0 {
+		a = append(a, "--progress", r.Progress.String())
 	}
 	return append(a, r.Archive, r.Dir)
 }
@@ -246,6 +252,7 @@ func (r *Unpack) define(fs *flag.FlagSet) {
 	fs.StringVar(&r.SHA256, "sha256", "", "expected SHA-256 of ARCHIVE")
 	fs.Int64Var(&r.Size, "size", -1, "expected size of ARCHIVE")
 	fs.BoolVar(&r.AllowDevices, "allow-devices", false, "accept device nodes")
+	fs.DurationVar(&r.Progress, "progress", 0, "write a progress line this often")
 }
 
 func (r *Unpack) positional() []*string { return []*string{&r.Archive, &r.Dir} }
@@ -253,6 +260,9 @@ func (r *Unpack) positional() []*string { return []*string{&r.Archive, &r.Dir} }
 func (r *Unpack) check() error {
 	if r.SHA256 == "" || r.Size < 0 {
 		return errors.New("--sha256 and --size are required")
+	}
+	if r.Progress < 0 {
+		return errors.New("--progress must not be negative")
 	}
 	return nil
 }
