@@ -370,8 +370,8 @@ func TestVerifyRecords(t *testing.T) {
 	}
 	p = load(t, p.Dir)
 	entries, err := p.Backups()
-	if err != nil || len(entries) != 2 {
-		t.Fatalf("backups %v, %v", entries, err)
+	if err != nil || len(entries) != 2 || entries[0].ID != ids[1] || entries[1].ID != ids[0] {
+		t.Fatalf("backups %v, %v; want %v newest first", entries, err, ids)
 	}
 	// Damage the older backup's archive.
 	bad := entries[1]
