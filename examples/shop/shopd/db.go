@@ -16,8 +16,9 @@ import (
 	"strings"
 )
 
-// seedMarker records that the seed data was written, so deleting a seeded
-// key is not undone by the next start. Names starting with "." are never keys.
+// seedMarker is the file Seed creates beside the seed keys; while it exists
+// Seed writes nothing, so a seeded key the user deleted stays deleted.
+// Names starting with "." are never keys.
 const seedMarker = ".seeded"
 
 // seed is written on the first start of an empty data directory.
@@ -54,8 +55,9 @@ func openStore(dir string) (*Store, error) {
 	return &Store{dir: dir}, nil
 }
 
-// Seed writes the seed data unless it was written before. It reports
-// whether it wrote anything.
+// Seed writes the seed keys and seedMarker into a store that has no
+// seedMarker, and leaves a store that has one alone. It reports whether it
+// wrote anything.
 func (s *Store) Seed() (bool, error) {
 	if _, err := os.Stat(filepath.Join(s.dir, seedMarker)); err == nil {
 		return false, nil
