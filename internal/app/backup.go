@@ -103,7 +103,7 @@ func (s *Service) Backup(ctx context.Context, p *Project, req BackupRequest) (*B
 	if fresh && errors.Is(runErr, backup.ErrPreflight) {
 		// Nothing was stopped and nothing written: keep the user's folder
 		// as it was. The failure still goes to the configured channels.
-		s.reportNotStarted(ctx, p, runErr)
+		s.BackupNotStarted(ctx, p, runErr)
 		if err := lock.Discard(); err != nil {
 			s.warn(err.Error())
 		}
@@ -136,17 +136,10 @@ func (e *Project) hasFiles() bool {
 	return false
 }
 
-// BackupNotStarted reports a backup that could not even start (the
-// engine does not answer): nothing is recorded in the history, but the
-// notification and the failure ping go out, so that a backup that
-// silently stopped happening is not silent.
-func (s *Service) BackupNotStarted(ctx context.Context, p *Project, err error) {
-	s.reportNotStarted(ctx, p, err)
-}
-
 // BackupOptions is how every backup of the project runs: settings,
 // compose extensions and hooks applied.
 func (e *Project) BackupOptions(eng engine.Engine, tag string, r progress.Reporter) backup.Options {
+	last, lastArchive := e.LastSizes()
 	return backup.Options{
 		Project:     e.Project,
 		Dir:         e.BackupDir,
@@ -155,8 +148,8 @@ func (e *Project) BackupOptions(eng engine.Engine, tag string, r progress.Report
 		Timeouts:    e.Timeouts(),
 		Reporter:    r,
 		ToolVersion: autobackup.Version(),
-		LastSizes:   e.LastSizes(),
-		LastArchive: e.LastArchiveSizes(),
+		LastSizes:   last,
+		LastArchive: lastArchive,
 		Host:        archive.Hostname(),
 		Keep:        e.Keep(),
 		SkipVolumes: e.SkipVolumes(),
@@ -252,30 +245,23 @@ func ZstdLevel(setting int) int {
 // Round2 rounds to hundredths, as the history records seconds.
 func Round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
-// LastSizes returns the uncompressed size of each volume at the newest
-// backup of the project that has it; LastArchiveSizes the archive's.
-func (e *Project) LastSizes() map[string]int64 {
-	return e.lastVolumeSizes(func(v archive.Volume) int64 { return v.TarBytes })
-}
-
-func (e *Project) LastArchiveSizes() map[string]int64 {
-	return e.lastVolumeSizes(func(v archive.Volume) int64 { return v.ArchiveBytes })
-}
-
-func (e *Project) lastVolumeSizes(size func(archive.Volume) int64) map[string]int64 {
-	out := map[string]int64{}
+// LastSizes returns, for each volume, its uncompressed and its archive
+// size at the newest backup of the project that has it (for progress
+// estimates), from one listing of the backup folder.
+func (e *Project) LastSizes() (tarBytes, archiveBytes map[string]int64) {
+	tarBytes, archiveBytes = map[string]int64{}, map[string]int64{}
 	entries, _ := e.Backups()
 	for _, en := range entries {
 		if en.Manifest == nil {
 			continue
 		}
 		for _, v := range en.Manifest.Volumes {
-			if _, ok := out[v.Name]; !ok {
-				out[v.Name] = size(v)
+			if _, ok := tarBytes[v.Name]; !ok {
+				tarBytes[v.Name], archiveBytes[v.Name] = v.TarBytes, v.ArchiveBytes
 			}
 		}
 	}
-	return out
+	return tarBytes, archiveBytes
 }
 
 // RestartFailed reports whether err says services are not back.

@@ -85,11 +85,11 @@ func ReportBackup(ctx context.Context, env *Project, res *backup.Result, runErr 
 	deliver(ctx, env, o, warn)
 }
 
-// reportNotStarted reports a scheduled backup that could not even start
+// BackupNotStarted reports a backup that could not even start
 // (the engine does not answer): nothing is recorded in the history, but
 // the notification and the failure ping go out, so that a backup that
 // silently stopped happening is not silent.
-func (s *Service) reportNotStarted(ctx context.Context, env *Project, err error) {
+func (s *Service) BackupNotStarted(ctx context.Context, env *Project, err error) {
 	now := s.now().UTC()
 	if !errors.Is(err, backup.ErrPreflight) {
 		err = fmt.Errorf("%w (%w)", err, backup.ErrPreflight)

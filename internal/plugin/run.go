@@ -180,7 +180,7 @@ func printPlan(ctx context.Context, w io.Writer, eng engine.Engine, env *app.Pro
 	if err != nil {
 		return err
 	}
-	last := env.LastSizes()
+	last, _ := env.LastSizes()
 	fmt.Fprintf(w, "Plan for project %s (dry run: nothing is changed)\n", plan.Project)
 	fmt.Fprintf(w, "  backup directory: %s\n", env.BackupDir)
 	probe, err := eng.ProbeHelper(ctx)
