@@ -86,11 +86,7 @@ var ErrLocalOnly = errors.New("the backup is local only")
 // no history, no lock file.
 func (s *Service) Backup(ctx context.Context, p *Project, req BackupRequest) (*BackupOutcome, error) {
 	fresh := !p.hasFiles()
-	timeout := p.Settings.LockTimeout
-	if req.LockTimeout >= 0 {
-		timeout = req.LockTimeout
-	}
-	lock, err := state.Acquire(ctx, p.Dir, timeout, req.Holder)
+	lock, err := p.lock(ctx, req.LockTimeout, req.Holder)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +119,15 @@ func (s *Service) Backup(ctx context.Context, p *Project, req BackupRequest) (*B
 	out.UploadErr = s.Upload(ctx, p)
 	s.PruneAfterRun(ctx, p)
 	return out, nil
+}
+
+// lock takes the project lock for command, waiting up to timeout, or the
+// lock_timeout setting when timeout is negative.
+func (e *Project) lock(ctx context.Context, timeout time.Duration, command string) (*state.Lock, error) {
+	if timeout < 0 {
+		timeout = e.Settings.LockTimeout
+	}
+	return state.Acquire(ctx, e.Dir, timeout, command)
 }
 
 // hasFiles reports whether this program has written into the project

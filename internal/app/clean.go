@@ -5,7 +5,6 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/internal/archive"
 	"github.com/docker-autobackup/docker-autobackup/internal/engine"
-	"github.com/docker-autobackup/docker-autobackup/internal/state"
 )
 
 // Clean removes what interrupted or crashed runs left behind, holding the
@@ -15,7 +14,7 @@ import (
 // imported for earlier builds, and partial backups no running backup owns.
 // It returns what it removed, each as a phrase ("helper container …").
 func (s *Service) Clean(ctx context.Context, p *Project) ([]string, error) {
-	lock, err := state.Acquire(ctx, p.Dir, 0, "clean")
+	lock, err := p.lock(ctx, 0, "clean")
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ type PruneRequest struct {
 // it is a dry run.
 func (s *Service) Prune(ctx context.Context, p *Project, req PruneRequest) error {
 	if !req.DryRun {
-		lock, err := state.Acquire(ctx, p.Dir, p.Settings.LockTimeout, "prune")
+		lock, err := p.lock(ctx, -1, "prune")
 		if err != nil {
 			return err
 		}

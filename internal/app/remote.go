@@ -116,10 +116,7 @@ func (e *Project) RemotePreflight(ctx context.Context) error {
 // Push uploads what the remote lacks (see Upload), holding the project
 // lock; lockTimeout negative means the lock_timeout setting.
 func (s *Service) Push(ctx context.Context, env *Project, lockTimeout time.Duration) error {
-	if lockTimeout < 0 {
-		lockTimeout = env.Settings.LockTimeout
-	}
-	lock, err := state.Acquire(ctx, env.Dir, lockTimeout, "push")
+	lock, err := env.lock(ctx, lockTimeout, "push")
 	if err != nil {
 		return err
 	}

@@ -39,12 +39,8 @@ type PlannedRestore struct {
 // stop found, and volumes used outside the project refused (unless
 // StopOthers). Nothing is changed.
 func (s *Service) PlanRestore(ctx context.Context, p *Project, req RestoreRequest) (*PlannedRestore, error) {
-	timeout := p.Settings.LockTimeout
-	if req.LockTimeout >= 0 {
-		timeout = req.LockTimeout
-	}
 	o := req.Options
-	lock, err := state.Acquire(ctx, p.Dir, timeout, "restore "+o.Manifest.ID)
+	lock, err := p.lock(ctx, req.LockTimeout, "restore "+o.Manifest.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func (s *Service) recordVerify(ctx context.Context, p *Project, results map[stri
 	if !known {
 		return nil
 	}
-	lock, err := state.Acquire(ctx, p.Dir, p.Settings.LockTimeout, "verify")
+	lock, err := p.lock(ctx, -1, "verify")
 	if err != nil {
 		return err
 	}
