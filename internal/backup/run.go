@@ -430,5 +430,8 @@ func syncLine(what, volume string, st protocol.SyncStats) string {
 	case st.Patched > 0:
 		line += fmt.Sprintf(", %d patched in place (%s written of %s compared)", st.Patched, size.Format(st.PatchedBytes), size.Format(st.ComparedBytes))
 	}
+	if st.Deferred > 0 {
+		line += fmt.Sprintf(", %d large file(s) (%s) left to clone while stopped", st.Deferred, size.Format(st.DeferredBytes))
+	}
 	return line + fmt.Sprintf(", %d deleted, in %s", st.Deleted, time.Duration(st.Duration).Round(time.Millisecond))
 }

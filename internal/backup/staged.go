@@ -51,8 +51,16 @@ func ChooseMode(setting string, img engine.HelperImage) (string, string) {
 // while the services are stopped, keeps the pre-copy's index and does not
 // flush the mirror: both would only add to the downtime, the archive reads
 // the mirror right away, and the next pre-copy is safe with that index.
+//
+// Where copies are reflinks (the staging copy beside a bind-mounted volume
+// on xfs or btrfs), the passes while the services run leave the large
+// files out and drop their clones (DeferLarge), and the delta-sync clones
+// them: a clone costs metadata while stopped, but one kept while the
+// application runs makes its writes copy-on-write, its own shutdown
+// slower included. After the archive, one more such pass drops the
+// clones again (stager.unshare).
 func syncRequest(delta bool) *protocol.Sync {
-	return &protocol.Sync{Index: "/s/index", KeepIndex: delta, Progress: syncProgressEvery, Src: "/src", Dst: "/s/data"}
+	return &protocol.Sync{Index: "/s/index", KeepIndex: delta, DeferLarge: !delta, Progress: syncProgressEvery, Src: "/src", Dst: "/s/data"}
 }
 
 // syncProgressEvery is how often a sync helper reports progress; a sync
@@ -66,6 +74,9 @@ type stager struct {
 	helper string
 	file   *archive.DirectFile // the archive the helper writes directly; nil to copy through the API
 	total  int64               // the source's size, for progress; 0 if unknown
+	// deferred: the last pre-copy left large files to the delta-sync to
+	// clone, so the staging copy shares their extents once that ran
+	deferred bool
 }
 
 // stagedSnapshot is the staged method: each volume is copied into a
@@ -141,6 +152,9 @@ func (s *stagedSnapshot) Prepare(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("pre-copy %s: %w", v.Name, err)
 		}
+		if first.Deferred > 0 {
+			s.report(progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("%s: %d large file(s) are cloned while the services are stopped (a reflink, metadata only), not copied while they run, so that their writes are not copy-on-write", v.Name, first.Deferred)})
+		}
 		s.report(progress.Event{Kind: progress.Info, Volume: v.Name, Message: syncLine("pre-copied", v.Name, first)})
 		passes = append(passes, first)
 	}
@@ -175,6 +189,10 @@ func (s *stagedSnapshot) Finish(ctx context.Context) error {
 			return err
 		}
 		s.add(av)
+		if err := st.unshare(ctx, s.eng, s.o); err != nil {
+			// The backup is whole; the clones go with the next pre-copy.
+			s.report(progress.Event{Kind: progress.Warning, Volume: st.vol.Name, Message: fmt.Sprintf("%s: could not drop the staging copy's clones of its large files (the next backup does): %v", st.vol.Name, err)})
+		}
 	}
 	return nil
 }
@@ -345,7 +363,27 @@ func (s *stager) sync(ctx context.Context, eng Engine, o Options, delta bool) (p
 	if err := stream.Result(&st); err != nil {
 		return st, err
 	}
+	if !delta {
+		s.deferred = st.Deferred > 0
+	}
 	return st, nil
+}
+
+// unshare drops, once the staging copy is archived, the clones of the
+// large files the delta-sync made (see syncRequest), so that the
+// application's writes stop being copy-on-write until the next backup.
+// It is a pre-copy pass: it also refreshes the small files and the index,
+// which leaves the next pre-copy less to do.
+func (s *stager) unshare(ctx context.Context, eng Engine, o Options) error {
+	if !s.deferred {
+		return nil
+	}
+	st, err := s.sync(ctx, eng, o, false)
+	if err != nil {
+		return err
+	}
+	progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: s.vol.Name, Message: fmt.Sprintf("dropped the staging copy's clones of %d large file(s) of %s, in %s", st.Unshared, s.vol.Name, st.Duration.Round(time.Millisecond))})
+	return nil
 }
 
 func removeStagers(ctx context.Context, eng Engine, stagers []*stager) error {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -214,4 +215,101 @@ func TestRelinkFileElsewhere(t *testing.T) {
 	if got, _ := os.ReadFile(mir); string(got) != "mirror" {
 		t.Errorf("mirror changed to %q", got)
 	}
+}
+
+// TestSyncDeferLarge: on xfs, a pre-copy with DeferLarge mirrors the small
+// files and leaves the large ones (plain and sparse) out of the mirror and
+// the index, removing an earlier clone of one; the pass while stopped then
+// clones them, so the mirror equals the source with every large file
+// sharing all its extents (nothing copied byte by byte); off a reflink file
+// system the option changes nothing.
+func TestSyncDeferLarge(t *testing.T) {
+	dir := xfsDir(t)
+	e := syncEnv{src: filepath.Join(dir, "src"), dst: filepath.Join(dir, "mirror"), index: filepath.Join(dir, "index")}
+	must(t, os.MkdirAll(filepath.Join(e.src, "base"), 0o755))
+	rng := rand.New(rand.NewPCG(3, 4))
+	big := make([]byte, 3*minDelta+123)
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	writeFile(t, filepath.Join(e.src, "base", "table"), big, 0o600)
+	writeFile(t, filepath.Join(e.src, "small"), []byte("a small file"), 0o644)
+	// Sparse: 8 MiB with data only at both ends.
+	sparse, err := os.Create(filepath.Join(e.src, "base", "sparse"))
+	must(t, err)
+	sparse.WriteAt(big[:minDelta], 0)
+	sparse.WriteAt([]byte("end"), 8<<20)
+	must(t, sparse.Close())
+	time.Sleep(2 * fineSlack) // so that the small file is trusted from the index
+
+	pre := e.sync(t, SyncOptions{DeferLarge: true})
+	if !pre.Clone || pre.Deferred != 2 || pre.DeferredBytes != int64(len(big))+8<<20+3 || pre.Unshared != 0 {
+		t.Fatalf("pre-copy stats = %+v, want clones, 2 large files deferred and none unshared", pre)
+	}
+	for _, rel := range []string{"base/table", "base/sparse"} {
+		if _, err := os.Lstat(filepath.Join(e.dst, rel)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is in the mirror after a deferring pre-copy (err %v)", rel, err)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(e.dst, "small")); string(got) != "a small file" {
+		t.Errorf("small file in the mirror = %q", got)
+	}
+
+	// The pass while stopped clones what was deferred.
+	for round := range 2 {
+		delta := e.sync(t, SyncOptions{KeepIndex: true})
+		if delta.Copied != 2 || delta.Deferred != 0 {
+			t.Fatalf("round %d: delta stats = %+v, want the 2 large files copied", round, delta)
+		}
+		compareTrees(t, e.src, e.dst)
+		for _, rel := range []string{"base/table", "base/sparse"} {
+			sf, err := os.Open(filepath.Join(e.src, rel))
+			must(t, err)
+			mf, err := os.Open(filepath.Join(e.dst, rel))
+			must(t, err)
+			fi, _ := sf.Stat()
+			// The sparse file's last data segment ends in a partial
+			// block, which a range clone cannot share: it is copied.
+			if n := unshared(extents(t, int(sf.Fd()), fi.Size()), extents(t, int(mf.Fd()), fi.Size()), uint64(fi.Size())); n >= 4096 {
+				t.Errorf("round %d: %s: %d bytes of the clone are not shared with the source", round, rel, n)
+			}
+			var st unix.Stat_t
+			must(t, unix.Fstat(int(mf.Fd()), &st))
+			if rel == "base/sparse" && st.Blocks*512 >= fi.Size() {
+				t.Errorf("round %d: the sparse file's clone allocates %d bytes of %d: its holes were filled", round, st.Blocks*512, fi.Size())
+			}
+			sf.Close()
+			mf.Close()
+		}
+		// The application writes again, then the next pre-copy (or the
+		// pass after the archive) drops the clones.
+		f, err := os.OpenFile(filepath.Join(e.src, "base", "table"), os.O_RDWR, 0)
+		must(t, err)
+		f.WriteAt([]byte("page rewritten"), minDelta+8192)
+		must(t, f.Close())
+		after := e.sync(t, SyncOptions{DeferLarge: true})
+		if after.Deferred != 2 || after.Unshared != 2 {
+			t.Fatalf("round %d: pass after the archive = %+v, want 2 deferred and 2 clones dropped", round, after)
+		}
+		for _, rel := range []string{"base/table", "base/sparse"} {
+			if _, err := os.Lstat(filepath.Join(e.dst, rel)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("round %d: the clone of %s is still in the mirror (err %v)", round, rel, err)
+			}
+		}
+	}
+}
+
+// TestSyncDeferLargeElsewhere: where copies are not reflinks, DeferLarge
+// changes nothing: the pre-copy mirrors the large files too.
+func TestSyncDeferLargeElsewhere(t *testing.T) {
+	e := newSyncEnv(t)
+	if preferClone(e.src, e.dst) {
+		t.Skip("the temporary directory shares extents (xfs or btrfs)")
+	}
+	writeFile(t, filepath.Join(e.src, "table"), bytes.Repeat([]byte("x"), 2*minDelta), 0o600)
+	st := e.sync(t, SyncOptions{DeferLarge: true})
+	if st.Clone || st.Deferred != 0 || st.Copied != 1 {
+		t.Fatalf("stats = %+v, want the large file copied, nothing deferred", st)
+	}
+	compareTrees(t, e.src, e.dst)
 }

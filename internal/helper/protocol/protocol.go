@@ -113,6 +113,11 @@ type Sync struct {
 	// KeepIndex leaves the index alone and does not flush Dst: for a pass
 	// whose result is read right away.
 	KeepIndex bool
+	// DeferLarge, where whole-file copies are reflinks (Src and Dst on one
+	// xfs or btrfs), leaves large files out of Dst and out of the index,
+	// removing earlier clones of them: the pass while the services are
+	// stopped clones them then (see helper.SyncOptions.DeferLarge).
+	DeferLarge bool
 	// Progress, when > 0, makes the helper write a Progress line this
 	// often while it works.
 	Progress time.Duration
@@ -121,7 +126,7 @@ type Sync struct {
 
 func (*Sync) Command() string { return "sync" }
 func (*Sync) Usage() string {
-	return "__helper sync [--since UNIXNANO] [--index PATH] [--keep-index] [--progress DURATION] SRC DST"
+	return "__helper sync [--since UNIXNANO] [--index PATH] [--keep-index] [--defer-large] [--progress DURATION] SRC DST"
 }
 
 func (r *Sync) args() []string {
@@ -134,6 +139,9 @@ func (r *Sync) args() []string {
 	}
 	if r.KeepIndex {
 		a = append(a, "--keep-index")
+	}
+	if r.DeferLarge {
+		a = append(a, "--defer-large")
 	}
 	if r.Progress > 0 {
 		a = append(a, "--progress", r.Progress.String())
@@ -154,6 +162,7 @@ func (r *Sync) define(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&r.Index, "index", "", "index file outside SRC and DST")
 	fs.BoolVar(&r.KeepIndex, "keep-index", false, "leave the index and do not flush DST")
+	fs.BoolVar(&r.DeferLarge, "defer-large", false, "where copies are reflinks, leave large files to the pass while stopped")
 	fs.DurationVar(&r.Progress, "progress", 0, "write a progress line this often")
 }
 

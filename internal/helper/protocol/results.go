@@ -159,6 +159,12 @@ type SyncStats struct {
 	// Clone says whole files were copied with copy_file_range on a file
 	// system that shares extents (a reflink, not a copy of the bytes).
 	Clone bool `json:"clone,omitempty"`
+	// Deferred files (DeferredBytes of them) were left out by a DeferLarge
+	// pass, for the pass while stopped to clone; Unshared of them had a
+	// clone in the mirror, which the pass removed.
+	Deferred      int   `json:"deferred,omitempty"`
+	DeferredBytes int64 `json:"deferred_bytes,omitempty"`
+	Unshared      int   `json:"unshared,omitempty"`
 	// Index is "ok", "missing", "invalid" or "none" (no index path).
 	Index string `json:"index"`
 	// Started is when the pass started, by the clock of the machine holding
