@@ -152,9 +152,6 @@ func (s *stagedSnapshot) Prepare(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("pre-copy %s: %w", v.Name, err)
 		}
-		if first.Deferred > 0 {
-			s.report(progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("%s: %d large file(s) are cloned while the services are stopped (a reflink, metadata only), not copied while they run, so that their writes are not copy-on-write", v.Name, first.Deferred)})
-		}
 		s.report(progress.Event{Kind: progress.Info, Volume: v.Name, Message: syncLine("pre-copied", v.Name, first)})
 		passes = append(passes, first)
 	}
