@@ -29,6 +29,7 @@ func MeasureSpace(src, stage string) (protocol.SpaceResult, error) {
 		return sp, &fs.PathError{Op: "statfs", Path: stage, Err: err}
 	}
 	sp.FreeBytes = int64(st.Bavail) * st.Bsize
+	sp.Reflink = preferClone(src, stage)
 	return sp, nil
 }
 

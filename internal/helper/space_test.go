@@ -26,13 +26,27 @@ func TestMeasureSpace(t *testing.T) {
 	if sp.SrcBytes < 1<<20 || sp.FreeBytes <= 0 || sp.StageBytes >= sp.SrcBytes {
 		t.Errorf("space = %+v", sp)
 	}
-	if got, want := (protocol.SpaceResult{SrcBytes: 100, StageBytes: 40}).Need(), int64(65); got != want {
-		t.Errorf("Need = %d, want %d", got, want)
-	}
-	if got, want := (protocol.SpaceResult{SrcBytes: 100, StageBytes: 400}).Need(), int64(5); got != want {
-		t.Errorf("Need with a larger stage = %d, want %d", got, want)
+	if sp.Reflink != preferClone(src, stage) {
+		t.Errorf("space = %+v: reflink %v, but copies between the two are reflinks: %v", sp, sp.Reflink, preferClone(src, stage))
 	}
 	if err := SpaceMain([]string{src}, &out); err == nil {
 		t.Error("one argument accepted")
+	}
+}
+
+// TestMeasureSpaceReflink: on xfs, a staging copy beside the source is
+// known to cost no blocks up front.
+func TestMeasureSpaceReflink(t *testing.T) {
+	dir := xfsDir(t)
+	src, stage := filepath.Join(dir, "src"), filepath.Join(dir, "stage")
+	must(t, os.Mkdir(src, 0o755))
+	must(t, os.Mkdir(stage, 0o755))
+	writeFile(t, filepath.Join(src, "f"), bytes.Repeat([]byte("x"), 4<<20), 0o600)
+	sp, err := MeasureSpace(src, stage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sp.Reflink || sp.Need() != sp.SrcBytes/20 {
+		t.Errorf("space on xfs = %+v, need %d: want reflink and only the 5%% margin", sp, sp.Need())
 	}
 }

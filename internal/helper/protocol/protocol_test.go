@@ -136,4 +136,7 @@ func TestSpaceNeed(t *testing.T) {
 	if got, want := (SpaceResult{SrcBytes: 100, StageBytes: 400}).Need(), int64(5); got != want {
 		t.Errorf("Need with a larger stage = %d, want %d", got, want)
 	}
+	if got, want := (SpaceResult{SrcBytes: 100, StageBytes: 10, Reflink: true}).Need(), int64(5); got != want {
+		t.Errorf("Need with reflinks = %d, want %d: clones take no blocks up front", got, want)
+	}
 }

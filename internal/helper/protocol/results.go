@@ -179,11 +179,20 @@ type SpaceResult struct {
 	SrcBytes   int64 `json:"src_bytes"`   // allocated by the source
 	StageBytes int64 `json:"stage_bytes"` // allocated by the staging copy so far
 	FreeBytes  int64 `json:"free_bytes"`  // free where the staging copy lives
+	// Reflink: source and staging copy share a file system whose copies
+	// are reflinks (xfs, btrfs), so the copy takes blocks only where the
+	// source diverges while it exists.
+	Reflink bool `json:"reflink,omitempty"`
 }
 
-// Need is how many more bytes the staging copy may take: the difference,
-// plus 5% of the source for metadata and temporary files.
+// Need is how many more bytes the staging copy may take: the difference
+// (nothing where copies are reflinks), plus 5% of the source for metadata,
+// temporary files and, with reflinks, the blocks the application rewrites
+// while a clone exists.
 func (s SpaceResult) Need() int64 {
+	if s.Reflink {
+		return s.SrcBytes / 20
+	}
 	return max(s.SrcBytes-s.StageBytes, 0) + s.SrcBytes/20
 }
 
