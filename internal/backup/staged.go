@@ -52,8 +52,9 @@ func ChooseMode(setting string, img engine.HelperImage) (string, string) {
 // flush the mirror: both would only add to the downtime, the archive reads
 // the mirror right away, and the next pre-copy is safe with that index.
 //
-// Where copies are reflinks (the staging copy beside a bind-mounted volume
-// on xfs or btrfs), the passes while the services run leave the large
+// Where copies are reflinks (volume and staging copy on one xfs or btrfs:
+// Docker's root there, or a bind-folder volume whose staging copy goes
+// beside it), the passes while the services run leave the large
 // files out and drop their clones (DeferLarge), and the delta-sync clones
 // them: a clone costs metadata while stopped, but one kept while the
 // application runs makes its writes copy-on-write, its own shutdown
