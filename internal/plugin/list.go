@@ -18,7 +18,6 @@ import (
 
 	"github.com/docker-autobackup/docker-autobackup/internal/app"
 	"github.com/docker-autobackup/docker-autobackup/internal/archive"
-	"github.com/docker-autobackup/docker-autobackup/internal/remote"
 	"github.com/docker-autobackup/docker-autobackup/internal/state"
 	"github.com/docker-autobackup/docker-autobackup/internal/text"
 )
@@ -73,7 +72,7 @@ the bucket (a fleet view).`,
 				}
 			}
 			if remoteOnly && !env.HasRemote() {
-				return usageErrorf("no remote target: set one with docker autobackup config set remote.url s3://bucket/prefix")
+				return app.ErrNoRemote
 			}
 			if env.HasRemote() {
 				merged, err := mergeRemote(cmd.Context(), env, entries, allProjects)
@@ -171,16 +170,7 @@ func listBackups(env *app.Project) ([]listEntry, error) {
 // those of every project in the store): a backup in both places is one
 // entry with location local+remote.
 func mergeRemote(ctx context.Context, env *app.Project, local []listEntry, all bool) ([]listEntry, error) {
-	t, err := env.OpenTarget()
-	if err != nil {
-		return nil, err
-	}
-	var listed []remote.Listed
-	if all {
-		listed, err = remote.ListAll(ctx, t.Store)
-	} else {
-		listed, err = t.List(ctx)
-	}
+	listed, err := (&app.Service{}).RemoteBackups(ctx, env, all)
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ func runPush(ctx context.Context, dockerCli command.Cli, g *globalOptions, o pus
 		return err
 	}
 	if !env.HasRemote() {
-		return usageErrorf("no remote target: set one with docker autobackup config set remote.url s3://bucket/prefix")
+		return app.ErrNoRemote
 	}
 	s := &app.Service{Reporter: g.reporter(stderr, o.quiet)}
 	if err := s.Push(ctx, env, o.lockTimeout); err != nil {

@@ -178,42 +178,15 @@ func resolveForRestore(ctx context.Context, g *globalOptions, env *app.Project, 
 			return m, path, err
 		}
 	}
-	if !env.HasRemote() {
-		return nil, "", usageErrorf("--remote: no remote target; set one with docker autobackup config set remote.url s3://bucket/prefix")
-	}
-	t, err := env.OpenTarget()
-	if err != nil {
-		return nil, "", err
-	}
-	if from != env.Project.Name {
-		t.Folder = remote.Folder(from, env.RemoteConfig().Host)
-	}
-	if id == "" || id == archive.Latest {
-		if id, err = t.Latest(ctx); err != nil {
-			return nil, "", err
-		}
-	} else if !archive.ValidID(id) {
+	if id != "" && id != archive.Latest && !archive.ValidID(id) {
 		return nil, "", usageErrorf("%q is not a backup ID (they look like 20261125-231500-a1b2); see docker autobackup list", id)
 	}
-	if m, path, err := archive.Open(env.BackupDir, from, id); err == nil {
-		return m, path, nil // already here
+	s := &app.Service{Reporter: g.reporter(w, o.quiet)}
+	m, path, err := s.Download(ctx, env, app.DownloadRequest{From: from, ID: id, Identity: o.identity})
+	if errors.Is(err, remote.ErrNoIdentity) || errors.Is(err, crypt.ErrWrongIdentity) {
+		return nil, "", usageError(err)
 	}
-	ids, err := env.Identities(o.identity)
-	if err != nil {
-		return nil, "", err
-	}
-	if !o.quiet {
-		fmt.Fprintf(w, "autobackup: downloading backup %s from %s into %s\n", id, t.Store, env.RelPath(env.BackupDir))
-	}
-	t.Reporter = g.reporter(w, o.quiet)
-	m, path, err := t.Download(ctx, id, env.BackupDir, ids)
-	if err != nil {
-		if errors.Is(err, remote.ErrNoIdentity) || errors.Is(err, crypt.ErrWrongIdentity) {
-			return nil, "", usageErrorf("%w; nothing was stopped", err)
-		}
-		return nil, "", fmt.Errorf("%w; nothing was stopped", err)
-	}
-	return m, path, nil
+	return m, path, err
 }
 
 func describeRestore(w io.Writer, m *archive.Manifest, rp *backup.RestorePlan) {

@@ -123,58 +123,28 @@ func runVerifyRemote(ctx context.Context, w io.Writer, g *globalOptions, id stri
 	if err != nil {
 		return err
 	}
-	if !env.HasRemote() {
-		return usageErrorf("--remote: no remote target; set one with docker autobackup config set remote.url s3://bucket/prefix")
-	}
-	t, err := env.OpenTarget()
+	s := &app.Service{Reporter: o.reporter}
+	results, err := s.VerifyRemote(ctx, env, app.VerifyRemoteRequest{ID: id, All: o.all, Identity: o.identity})
 	if err != nil {
 		return err
-	}
-	t.Reporter = o.reporter
-	ids, err := env.Identities(o.identity)
-	if err != nil {
-		return err
-	}
-	var targets []string
-	switch {
-	case o.all:
-		listed, err := t.List(ctx)
-		if err != nil {
-			return err
-		}
-		for _, l := range listed {
-			targets = append(targets, l.ID)
-		}
-		if len(targets) == 0 {
-			return fmt.Errorf("no backups on %s", t.Store)
-		}
-	case id == archive.Latest:
-		latest, err := t.Latest(ctx)
-		if err != nil {
-			return err
-		}
-		targets = []string{latest}
-	default:
-		targets = []string{id}
 	}
 	bad, partial := 0, 0
-	for _, id := range targets {
-		checks, err := t.Verify(ctx, id, ids)
-		if err != nil {
+	for _, v := range results {
+		if v.Err != nil {
 			bad++
-			fmt.Fprintf(w, "%s  BROKEN  %s\n", id, text.OneLine(err.Error()))
+			fmt.Fprintf(w, "%s  BROKEN  %s\n", v.ID, text.OneLine(v.Err.Error()))
 			continue
 		}
-		if idx, err := t.Index(ctx, id); err == nil && idx.Encrypted && len(ids) == 0 {
+		if v.IndexOnly {
 			partial++
 		}
-		for _, c := range checks {
+		for _, c := range v.Checks {
 			if c.Err != nil {
 				bad++
-				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", id, c.Object, text.OneLine(c.Err.Error()))
+				fmt.Fprintf(w, "%s  CORRUPT %s: %s\n", v.ID, c.Object, text.OneLine(c.Err.Error()))
 				continue
 			}
-			fmt.Fprintf(w, "%s  OK      %s\n", id, c.Object)
+			fmt.Fprintf(w, "%s  OK      %s\n", v.ID, c.Object)
 		}
 	}
 	if partial > 0 {
