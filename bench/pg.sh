@@ -20,6 +20,9 @@
 #   CLIENTS      connections of the load (default 2)
 #   HEALTH_INTERVAL  healthcheck interval of the database (default 250ms)
 #   SETTLE       seconds of load between two measured operations (default 5)
+#   UPTIME       seconds the database has been up, at least, when an operation
+#                starts (default 45; 0: SETTLE alone), so that every method
+#                stops a database with as much to write at its shutdown
 #   DOCS         file whose database section is rewritten (default docs/benchmarks.md; "-" = only print)
 #   KEEP_WORK=1  keep the work directory (results.jsonl, stderr of every run)
 #   REPORT_ONLY  results.jsonl of an earlier run (kept with KEEP_WORK=1): only render it
@@ -41,6 +44,7 @@ RATE=${RATE:-200}
 CLIENTS=${CLIENTS:-2}
 HEALTH_INTERVAL=${HEALTH_INTERVAL:-250ms}
 SETTLE=${SETTLE:-5}
+UPTIME=${UPTIME:-45}
 DOCS=${DOCS:-$root/docs/benchmarks.md}
 PG_IMAGE=${PG_IMAGE:-autobackup-bench/postgres:15}
 export AUTOBACKUP_CACHE=${AUTOBACKUP_CACHE:-$HOME/.cache/autobackup}
@@ -180,8 +184,17 @@ changed_read() {
 op() {
 	local fs=$1 scale=$2 method=$3 rep=$4 vol=$5 p=$6
 	shift 6
-	local err=$work/$p/$method-$rep.err out=$work/$p/$method-$rep.out t0 t1 rc=0 gap base ch extra id synced
-	sleep "$SETTLE"
+	local err=$work/$p/$method-$rep.err out=$work/$p/$method-$rep.out t0 t1 rc=0 gap base ch extra id synced up wait
+	# Every operation starts with the database up for at least UPTIME
+	# seconds: what its shutdown checkpoint writes grows with the time since
+	# its last start, and a staged run restarts it before it archives (tens
+	# of seconds at scale 300), a floor run does not. Without this the floor
+	# is measured on a database with less to write at its stop.
+	up=$(psql_db -c "SELECT floor(extract(epoch FROM now() - pg_postmaster_start_time()))::int") ||
+		die "$method $rep: cannot read the database's uptime"
+	wait=$((UPTIME - up > SETTLE ? UPTIME - up : SETTLE))
+	sleep "$wait"
+	up=$((up + wait))
 	t0=$(now_ns)
 	"$@" >"$out" 2>"$err" || rc=$?
 	t1=$(now_ns)
@@ -195,8 +208,8 @@ op() {
 	id=$(tr -d '[:space:]' <"$out")
 	synced=$(grep -m1 '^synced' "$err" || true)
 	extra=$(jq -n --argjson g "$gap" --argjson b "$base" --argjson c "$ch" --arg wall "$(secs "$t0" "$t1")" \
-		--arg id "$id" --arg synced "$synced" --arg err "$err" \
-		'$g + {baseline_gap_s: $b.max_gap_s, baseline_tps: $b.tps, wall_s: ($wall | tonumber), id: $id,
+		--arg id "$id" --arg synced "$synced" --arg err "$err" --argjson up "$up" \
+		'$g + {baseline_gap_s: $b.max_gap_s, baseline_tps: $b.tps, wall_s: ($wall | tonumber), id: $id, uptime_before_s: $up,
 		       synced: $synced, stderr: $err} + $c')
 	record "$fs" "$scale" "$method" "$rep" "$extra"
 	log "[$fs, scale $scale] $method $rep: $(jq -c '{max_gap_s, wall_s, baseline_gap_s, changed_files, changed_bytes, read_s}' <<<"$extra")"
@@ -336,7 +349,7 @@ scenario() { # scenario FS SCALE
 	echo "machine=$(nproc) cores (\`nproc\`), $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1e6}' /proc/meminfo) RAM, $(uname -sr), load average before the run: $load_before"
 	echo "engine=Docker Engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'), Compose $(docker compose version --short), $(docker run --rm --entrypoint postgres "$PG_IMAGE" --version)"
 	echo "storage=docker root on $(df --output=fstype "$(docker info --format '{{.DockerRootDir}}')" | tail -n1); xfs: a loop-mounted image file on it (mkfs.xfs reflink=1), bind-mounted by a local-driver volume"
-	echo "command=\`FILESYSTEMS=\"$FILESYSTEMS\" SCALES=\"$SCALES\" REPEAT=$REPEAT RATE=$RATE CLIENTS=$CLIENTS bench/pg.sh\`"
+	echo "command=\`FILESYSTEMS=\"$FILESYSTEMS\" SCALES=\"$SCALES\" REPEAT=$REPEAT RATE=$RATE CLIENTS=$CLIENTS SETTLE=$SETTLE UPTIME=$UPTIME bench/pg.sh\`"
 	echo "load=$CLIENTS connections, $RATE transactions/s in total (pgbench's TPC-B-like transaction) from the host to the published port, commit times recorded by bench/cmd/pgload"
 	if [[ -n ${NOTE:-} ]]; then echo "note=$NOTE"; fi
 } >"$work/meta.txt"
