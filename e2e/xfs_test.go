@@ -86,7 +86,7 @@ func TestStagedXFSReflink(t *testing.T) {
 			t.Fatalf("round %d: staged run on xfs: %v", round, r)
 		}
 		id = strings.TrimSpace(r.Stdout)
-		wants := []string{"(reflinked)", "1 large file(s) (67.1 MB) left to clone while stopped", "dropped the staging copy's clones of 1 large file(s)"}
+		wants := []string{"(reflinked)", "1 large file(s) (67.1 MB) left to clone while stopped", "as each was archived"}
 		if round == 1 {
 			wants = append(wants, "same file system")
 		}

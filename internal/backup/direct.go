@@ -158,11 +158,15 @@ func probe(ctx context.Context, eng Engine, id, src string, f *archive.DirectFil
 }
 
 // runPack archives src inside the serving helper id into f and adopts the
-// result into v. errNotShared means the helper did not see f; f is then
-// discarded and the caller copies through the API.
-func runPack(ctx context.Context, eng Engine, o Options, id, src string, f *archive.DirectFile, level int, v *archive.Volume) error {
+// result into v. errNotShared means the helper did not see f (it then
+// read and removed nothing); f is then discarded and the caller copies
+// through the API. With drop the helper removes each large file from src
+// once it is archived (protocol.Pack.DropLarge); it returns how many.
+func runPack(ctx context.Context, eng Engine, o Options, id, src string, f *archive.DirectFile, level int, v *archive.Volume, drop bool) (int, error) {
 	stop := watchArchive(o, v.Name, f)
-	code, out, err := eng.Exec(ctx, id, engine.ExecSpec{Cmd: protocol.Argv(packRequest(src, f, level, false))})
+	req := packRequest(src, f, level, false)
+	req.DropLarge = drop
+	code, out, err := eng.Exec(ctx, id, engine.ExecSpec{Cmd: protocol.Argv(req)})
 	stop()
 	var res protocol.PackResult
 	err = helperOutcome(code, out, err, &res)
@@ -171,9 +175,9 @@ func runPack(ctx context.Context, eng Engine, o Options, id, src string, f *arch
 	}
 	if err != nil {
 		f.Discard()
-		return err
+		return 0, err
 	}
-	return nil
+	return res.Dropped, nil
 }
 
 // watchArchive reports the growth of the archive a helper writes straight
@@ -219,7 +223,7 @@ func everyTick(fn func()) (stop func()) {
 // stopped, falling back to the API when the helper does not see the file.
 func packVolume(ctx context.Context, eng Engine, o Options, image string, pending *archive.Pending, p *packer, v *archive.Volume, before engine.VolumeInfo, expected int64) error {
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: expected})
-	err := runPack(ctx, eng, o, p.helper, "/v", p.file, o.Level, v)
+	_, err := runPack(ctx, eng, o, p.helper, "/v", p.file, o.Level, v, false)
 	if errors.Is(err, errNotShared) {
 		progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: "the helper no longer sees the backup folder; copying " + v.Name + " through the engine's API"})
 		return snapshotVolume(ctx, eng, o, image, pending, v, before, expected)

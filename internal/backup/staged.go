@@ -400,10 +400,17 @@ func removeStagers(ctx context.Context, eng Engine, stagers []*stager) error {
 func archiveStaged(ctx context.Context, eng Engine, o Options, pending *archive.Pending, s *stager, v *archive.Volume) error {
 	progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeStart, Volume: v.Name, Total: o.LastSizes[v.Name]})
 	if s.file != nil {
-		err := runPack(ctx, eng, o, s.helper, "/s/data", s.file, o.Level, v)
+		// The large files' clones go as soon as each is archived: the
+		// less time they share the source's blocks, the fewer of the
+		// application's writes are copy-on-write.
+		dropped, err := runPack(ctx, eng, o, s.helper, "/s/data", s.file, o.Level, v, s.deferred)
 		s.file = nil
 		if err == nil {
 			progress.Send(o.Reporter, progress.Event{Kind: progress.VolumeDone, Volume: v.Name, Bytes: v.TarBytes, Total: v.ArchiveBytes, Message: viaHelper})
+			if dropped > 0 {
+				s.deferred = false // nothing left for unshare to drop
+				progress.Send(o.Reporter, progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("dropped the staging copy's clones of %d large file(s) of %s as each was archived", dropped, v.Name)})
+			}
 			return nil
 		}
 		if !errors.Is(err, errNotShared) {

@@ -59,7 +59,7 @@ func runPack(r *protocol.Pack, stdout io.Writer) error {
 	// services start again; their start then waits behind that writeback
 	// (the engine fsyncs its own files): 0.3-0.9 s more downtime for a
 	// 600 MB archive here. The plugin fsyncs the archive once they run.
-	res, err := PackTo(r.Src, out, level)
+	res, err := PackTo(r.Src, out, level, r.DropLarge)
 	if err == nil {
 		err = out.Truncate(res.ArchiveBytes)
 	}
@@ -105,8 +105,10 @@ func claim(path, token string) (*os.File, error) {
 
 // PackTo writes the tree src as a zstd-compressed tar to w and returns its
 // sizes. It computes no checksum: the plugin reads the file back for that
-// while the services start again (archive.Pending.HashDirect).
-func PackTo(src string, w io.Writer, level int) (protocol.PackResult, error) {
+// while the services start again (archive.Pending.HashDirect). With drop,
+// each regular file of at least boundaryMin bytes with one link is removed
+// from src once its content is in the archive (protocol.Pack.DropLarge).
+func PackTo(src string, w io.Writer, level int, drop bool) (protocol.PackResult, error) {
 	var res protocol.PackResult
 	out := &iocount.Writer{W: w}
 	enc, err := archive.NewEncoder(out, level)
@@ -114,7 +116,8 @@ func PackTo(src string, w io.Writer, level int) (protocol.PackResult, error) {
 		return res, err
 	}
 	tarOut := &countingBoundary{Writer: iocount.Writer{W: enc}, enc: enc}
-	entries, err := Pack(src, tarOut)
+	entries, dropped, err := packTree(src, tarOut, drop)
+	res.Dropped = dropped
 	if cerr := enc.Close(); err == nil {
 		err = cerr
 	}
@@ -135,7 +138,16 @@ func PackTo(src string, w io.Writer, level int) (protocol.PackResult, error) {
 // security.capability attribute. Sockets are skipped, as no tar holds them.
 // It returns the number of entries written.
 func Pack(src string, w io.Writer) (int, error) {
+	n, _, err := packTree(src, w, false)
+	return n, err
+}
+
+// packTree is Pack; with drop it also removes each regular file of at
+// least boundaryMin bytes with one link once its content is written, and
+// returns how many it removed.
+func packTree(src string, w io.Writer, drop bool) (int, int, error) {
 	brk, _ := w.(boundaryWriter)
+	dropped := 0
 	tw := tar.NewWriter(w)
 	links := map[[2]uint64]string{}
 	buf := make([]byte, 1<<20)
@@ -210,12 +222,19 @@ func Pack(src string, w io.Writer) (int, error) {
 				return fmt.Errorf("%s: %w", rel, err)
 			}
 		}
+		// The content is in the encoder's hands: the clone can go.
+		if drop && hdr.Typeflag == tar.TypeReg && hdr.Size >= boundaryMin && st.Nlink == 1 {
+			if err := unix.Unlink(path); err != nil {
+				return fmt.Errorf("%s: drop the clone: %w", rel, err)
+			}
+			dropped++
+		}
 		return nil
 	})
 	if err != nil {
-		return entries, err
+		return entries, dropped, err
 	}
-	return entries, tw.Close()
+	return entries, dropped, tw.Close()
 }
 
 // boundaryWriter is a writer that can start a new compression block

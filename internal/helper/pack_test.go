@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -555,5 +556,54 @@ func TestUnpackProgress(t *testing.T) {
 	}
 	if last := progress[len(progress)-1]; last > res.TarBytes {
 		t.Errorf("progress %d beyond the tar's %d bytes", last, res.TarBytes)
+	}
+}
+
+// TestPackDropLarge: with drop, each large file with one link is removed
+// once it is in the archive, and the archive still holds every file whole;
+// small files and hard-linked ones stay.
+func TestPackDropLarge(t *testing.T) {
+	src := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), (2<<20)/16)
+	must(t, os.WriteFile(filepath.Join(src, "big"), big, 0o600))
+	must(t, os.WriteFile(filepath.Join(src, "linked"), big, 0o600))
+	must(t, os.Link(filepath.Join(src, "linked"), filepath.Join(src, "linked2")))
+	must(t, os.WriteFile(filepath.Join(src, "small"), []byte("small"), 0o600))
+	var buf bytes.Buffer
+	res, err := PackTo(src, &buf, 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dropped != 1 {
+		t.Errorf("dropped %d files, want 1 (big)", res.Dropped)
+	}
+	for name, want := range map[string]bool{"big": false, "linked": true, "linked2": true, "small": true} {
+		if _, err := os.Lstat(filepath.Join(src, name)); (err == nil) != want {
+			t.Errorf("%s present = %v, want %v", name, err == nil, want)
+		}
+	}
+	dec, err := archive.NewDecoder(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	tr := tar.NewReader(dec)
+	got := map[string]int{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		got[h.Name] = len(data)
+		if h.Name == "./big" && !bytes.Equal(data, big) {
+			t.Error("the dropped file's content in the archive differs")
+		}
+	}
+	if got["./big"] != len(big) || got["./small"] != 5 || got["./linked"] != len(big) {
+		t.Errorf("archive entries %v", got)
 	}
 }

@@ -127,7 +127,7 @@ func BenchmarkPack(b *testing.B) {
 	src := benchTree(b)
 	var size int64
 	for b.Loop() {
-		res, err := PackTo(src, io.Discard, 3)
+		res, err := PackTo(src, io.Discard, 3, false)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -193,13 +193,19 @@ type Pack struct {
 	Token string
 	Level int // zstd level; 0 for the archive's default
 	Probe bool
-	Src   string
-	File  string
+	// DropLarge removes each regular file of at least 1 MiB with one link
+	// from Src once it is in the archive: for a staging copy whose large
+	// files are clones made while the services were stopped (see
+	// helper.SyncOptions.DeferLarge), so that each clone stops sharing
+	// the source's blocks as soon as it is archived.
+	DropLarge bool
+	Src       string
+	File      string
 }
 
 func (*Pack) Command() string { return "pack" }
 func (*Pack) Usage() string {
-	return "__helper pack --token TOKEN [--level N] [--probe] SRC FILE"
+	return "__helper pack --token TOKEN [--level N] [--probe] [--drop-large] SRC FILE"
 }
 
 func (r *Pack) args() []string {
@@ -210,6 +216,9 @@ func (r *Pack) args() []string {
 	if r.Probe {
 		a = append(a, "--probe")
 	}
+	if r.DropLarge {
+		a = append(a, "--drop-large")
+	}
 	return append(a, r.Src, r.File)
 }
 
@@ -217,6 +226,7 @@ func (r *Pack) define(fs *flag.FlagSet) {
 	fs.StringVar(&r.Token, "token", "", "the token the plugin wrote into FILE")
 	fs.IntVar(&r.Level, "level", 0, "zstd level")
 	fs.BoolVar(&r.Probe, "probe", false, "only check that FILE holds the token")
+	fs.BoolVar(&r.DropLarge, "drop-large", false, "remove each large file from SRC once it is archived")
 }
 
 func (r *Pack) positional() []*string { return []*string{&r.Src, &r.File} }

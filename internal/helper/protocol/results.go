@@ -202,6 +202,7 @@ type PackResult struct {
 	TarBytes     int64 `json:"tar_bytes"`
 	ArchiveBytes int64 `json:"archive_bytes"`
 	Entries      int   `json:"entries"`
+	Dropped      int   `json:"dropped,omitempty"` // large files removed once archived (DropLarge)
 }
 
 // UnpackResult is the result of an unpack.
