@@ -58,8 +58,10 @@ func ChooseMode(setting string, img engine.HelperImage) (string, string) {
 // files out and drop their clones (DeferLarge), and the delta-sync clones
 // them: a clone costs metadata while stopped, but one kept while the
 // application runs makes its writes copy-on-write, its own shutdown
-// slower included. After the archive, one more such pass drops the
-// clones again (stager.unshare).
+// slower included. The pack drops each clone as soon as its file is in
+// the archive (protocol.Pack.DropLarge); when the archive went through the
+// engine's API instead, one more such pass drops them afterwards
+// (stager.unshare).
 func syncRequest(delta bool) *protocol.Sync {
 	return &protocol.Sync{Index: "/s/index", KeepIndex: delta, DeferLarge: !delta, Progress: syncProgressEvery, Src: "/src", Dst: "/s/data"}
 }

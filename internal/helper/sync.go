@@ -101,8 +101,9 @@ type SyncOptions struct {
 	// from 0.2–0.3 s to 0.5–1.25 s and left its files fragmented. The
 	// pre-copy therefore leaves the large files, a database's tables and
 	// WAL, to the pass while the services are stopped, where a clone is
-	// metadata, and drops the clones once they are archived. Elsewhere it
-	// changes nothing.
+	// metadata; the clones are dropped once they are archived (by the pack,
+	// file by file, or by the next DeferLarge pass). Elsewhere it changes
+	// nothing.
 	DeferLarge bool
 	// Progress, when set, is called every ProgressEvery (default a
 	// quarter of a second) while the pass runs, with the regular files
