@@ -16,12 +16,13 @@ import (
 	"strings"
 )
 
-// seedMarker is the file Seed creates beside the seed keys; while it exists
-// Seed writes nothing, so a seeded key the user deleted stays deleted.
-// Names starting with "." are never keys.
+// seedMarker is the name of an empty file in the store's directory that
+// says the seed keys were written: Seed writes them only when it is
+// absent, so deleting a seeded key is final. keyRE rejects names starting
+// with ".", so the marker never shadows a key.
 const seedMarker = ".seeded"
 
-// seed is written on the first start of an empty data directory.
+// seed holds the keys Seed writes into a store without seedMarker.
 var seed = map[string]string{
 	"product-001": `{"id":"product-001","name":"Espresso beans, 1 kg","price_cents":2450}`,
 	"product-002": `{"id":"product-002","name":"Hand grinder","price_cents":6900}`,
@@ -55,9 +56,8 @@ func openStore(dir string) (*Store, error) {
 	return &Store{dir: dir}, nil
 }
 
-// Seed writes the seed keys and seedMarker into a store that has no
-// seedMarker, and leaves a store that has one alone. It reports whether it
-// wrote anything.
+// Seed writes the seed keys, then seedMarker, when seedMarker is absent;
+// otherwise it does nothing. It reports whether it wrote the keys.
 func (s *Store) Seed() (bool, error) {
 	if _, err := os.Stat(filepath.Join(s.dir, seedMarker)); err == nil {
 		return false, nil
