@@ -100,12 +100,7 @@ func (s *Service) VerifyRemote(ctx context.Context, p *Project, req VerifyRemote
 	out := make([]RemoteVerified, 0, len(todo))
 	for _, id := range todo {
 		v := RemoteVerified{ID: id}
-		v.Checks, v.Err = t.Verify(ctx, id, ids)
-		if v.Err == nil && len(ids) == 0 {
-			if idx, err := t.Index(ctx, id); err == nil && idx.Encrypted {
-				v.IndexOnly = true
-			}
-		}
+		v.Checks, v.IndexOnly, v.Err = t.Verify(ctx, id, ids)
 		out = append(out, v)
 	}
 	return out, nil

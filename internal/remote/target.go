@@ -468,26 +468,27 @@ type Check struct {
 // Verify re-reads every object of backup id and compares it with the
 // index (size and SHA-256 as stored). With identities (or for a
 // plaintext backup) the manifest is read too and each archive's
-// plaintext must match its size and SHA-256 there.
-func (t *Target) Verify(ctx context.Context, id string, ids []age.Identity) ([]Check, error) {
+// plaintext must match its size and SHA-256 there; indexOnly reports an
+// encrypted backup checked without identities, against the index alone.
+func (t *Target) Verify(ctx context.Context, id string, ids []age.Identity) (checks []Check, indexOnly bool, err error) {
 	idx, err := t.Index(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var m *archive.Manifest
-	if !idx.Encrypted || len(ids) > 0 {
+	indexOnly = idx.Encrypted && len(ids) == 0
+	if !indexOnly {
 		if _, m, err = t.Manifest(ctx, id, ids); err != nil {
-			return []Check{{Object: archive.ManifestName, Err: err}}, nil
+			return []Check{{Object: archive.ManifestName, Err: err}}, false, nil
 		}
 	}
 	progress.Send(t.Reporter, progress.Event{Kind: progress.Phase, Message: "verify"})
-	var checks []Check
 	for _, o := range idx.Objects {
 		c := Check{Object: o.Name}
 		c.Err = t.verifyObject(ctx, idx, o, m, ids)
 		checks = append(checks, c)
 	}
-	return checks, nil
+	return checks, indexOnly, nil
 }
 
 func (t *Target) verifyObject(ctx context.Context, idx *Index, o IndexObject, m *archive.Manifest, ids []age.Identity) error {

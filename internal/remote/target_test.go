@@ -92,8 +92,8 @@ func TestUploadListDownload(t *testing.T) {
 
 			var ids []age.Identity
 			if encrypted {
-				if _, err := tg.Verify(ctx, m.ID, nil); err != nil {
-					t.Fatal(err)
+				if _, indexOnly, err := tg.Verify(ctx, m.ID, nil); err != nil || !indexOnly {
+					t.Fatalf("verify without identity: index only %v, %v; want a check against the index", indexOnly, err)
 				}
 				if _, _, err := tg.Download(ctx, m.ID, t.TempDir(), nil); !errors.Is(err, ErrNoIdentity) {
 					t.Errorf("download without identity: got %v, want ErrNoIdentity", err)
@@ -119,7 +119,7 @@ func TestUploadListDownload(t *testing.T) {
 					t.Errorf("downloaded archive: %v", cs[0].Err)
 				}
 			}
-			checks, err := tg.Verify(ctx, m.ID, ids)
+			checks, _, err := tg.Verify(ctx, m.ID, ids)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +130,7 @@ func TestUploadListDownload(t *testing.T) {
 			}
 			key := tg.key(m.ID, checks[0].Object)
 			mem.Corrupt(key, 5000)
-			checks, _ = tg.Verify(ctx, m.ID, ids)
+			checks, _, _ = tg.Verify(ctx, m.ID, ids)
 			if checks[0].Err == nil {
 				t.Errorf("verify after corrupting %s: no error", key)
 			}
@@ -241,7 +241,7 @@ func TestTransferProgress(t *testing.T) {
 	if _, _, err := tg.Download(ctx, m.ID, t.TempDir(), []age.Identity{id}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tg.Verify(ctx, m.ID, []age.Identity{id}); err != nil {
+	if _, _, err := tg.Verify(ctx, m.ID, []age.Identity{id}); err != nil {
 		t.Fatal(err)
 	}
 	n := m.Volumes[0].ArchiveBytes
