@@ -184,7 +184,7 @@ changed_read() {
 op() {
 	local fs=$1 scale=$2 method=$3 rep=$4 vol=$5 p=$6
 	shift 6
-	local err=$work/$p/$method-$rep.err out=$work/$p/$method-$rep.out t0 t1 rc=0 gap base ch extra id synced up wait
+	local err=$work/$p/$method-$rep.err out=$work/$p/$method-$rep.out t0 t1 rc=0 gap base ch extra id synced stopped up wait
 	# Every operation starts with the database up for at least UPTIME
 	# seconds: what its shutdown checkpoint writes grows with the time since
 	# its last start, and a staged run restarts it before it archives (tens
@@ -207,10 +207,11 @@ op() {
 	ch=$(changed_read "$vol" "$t0")
 	id=$(tr -d '[:space:]' <"$out")
 	synced=$(grep -m1 '^synced' "$err" || true)
+	stopped=$(grep -m1 '^stopped' "$err" || true)
 	extra=$(jq -n --argjson g "$gap" --argjson b "$base" --argjson c "$ch" --arg wall "$(secs "$t0" "$t1")" \
-		--arg id "$id" --arg synced "$synced" --arg err "$err" --argjson up "$up" \
+		--arg id "$id" --arg synced "$synced" --arg stopped "$stopped" --arg err "$err" --argjson up "$up" \
 		'$g + {baseline_gap_s: $b.max_gap_s, baseline_tps: $b.tps, wall_s: ($wall | tonumber), id: $id, uptime_before_s: $up,
-		       synced: $synced, stderr: $err} + $c')
+		       synced: $synced, stopped: $stopped, stderr: $err} + $c')
 	record "$fs" "$scale" "$method" "$rep" "$extra"
 	log "[$fs, scale $scale] $method $rep: $(jq -c '{max_gap_s, wall_s, baseline_gap_s, changed_files, changed_bytes, read_s}' <<<"$extra")"
 }
@@ -305,13 +306,17 @@ scenario() { # scenario FS SCALE
 	sleep 2
 	[[ -s $dir/load/commits.txt ]] || die "the load client commits nothing: $(tail -n 5 "$dir/load.err")"
 
-	for ((i = 1; i <= REPEAT; i++)); do
-		op "$fs" "$scale" floor "$i" "$vol" "$p" sh -c 'docker compose stop && docker compose up -d --wait'
-	done
+	# Floor and staged runs alternate, each staged run right after its
+	# floor: the database grows and ages during the scenario (its history
+	# table, its dead tuples, what its checkpoints write), so a floor
+	# measured minutes earlier is not the same database. The report pairs
+	# floor i with staged-next i as well as comparing medians.
 	docker autobackup config set snapshot staged >/dev/null
 	docker volume rm -f "${vol}-autobackup-staging" >/dev/null 2>&1 || true
 	op "$fs" "$scale" staged-first 1 "$vol" "$p" docker autobackup run
 	for ((i = 1; i <= REPEAT; i++)); do
+		# The floor's stop, timed as the plugin reports its own.
+		op "$fs" "$scale" floor "$i" "$vol" "$p" sh -c 't=$(date +%s%N) && docker compose stop && echo "stopped  db ($((($(date +%s%N) - t) / 1000000))ms, docker compose stop)" >&2 && docker compose up -d --wait'
 		op "$fs" "$scale" staged-next "$i" "$vol" "$p" docker autobackup run
 	done
 	last_staged=$(jq -r --arg fs "$fs" --argjson s "$scale" 'select(.fs == $fs and .scale == $s and .method == "staged-next") | .id' "$results" | tail -n1)
