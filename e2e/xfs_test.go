@@ -61,16 +61,6 @@ func xfsUsed(t *testing.T, mnt string) int64 {
 	return int64(st.Blocks-st.Bfree) * st.Bsize
 }
 
-// xfsCowHint is what `xfs_io -c cowextsize` says of path.
-func xfsCowHint(t *testing.T, path string) string {
-	t.Helper()
-	out, err := exec.Command("xfs_io", "-r", "-c", "cowextsize", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("xfs_io cowextsize %s: %v: %s", path, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // TestStagedXFSReflink: a volume on xfs is backed up staged with its
 // staging copy beside it, while a database-like writer rewrites random
 // pages of a 64 MiB file right up to the stop. The large file is not
@@ -97,23 +87,12 @@ func TestStagedXFSReflink(t *testing.T) {
 		}
 		id = strings.TrimSpace(r.Stdout)
 		wants := []string{"(reflinked)", "1 large file(s) (67.1 MB) left to clone while stopped", "as each was archived"}
-		// The first run gives the volume's folder and the large file a
-		// one-block copy-on-write extent size hint; the next one finds
-		// it set and leaves the volume alone.
-		const hinted = "copy-on-write extent size hint on 1 large file(s) and 1 folder(s)"
 		if round == 1 {
-			wants = append(wants, "same file system", hinted)
-		} else if strings.Contains(r.Stderr, hinted) {
-			t.Errorf("round %d: the hint was set again:\n%s", round, r.Stderr)
+			wants = append(wants, "same file system")
 		}
 		for _, want := range wants {
 			if !strings.Contains(r.Stderr, want) {
 				t.Errorf("round %d: stderr lacks %q:\n%s", round, want, r.Stderr)
-			}
-		}
-		for _, path := range []string{data, filepath.Join(data, "big")} {
-			if got := xfsCowHint(t, path); got != "[4096] "+path {
-				t.Errorf("round %d: COW extent size hint of %s: %q, want one block", round, path, got)
 			}
 		}
 		if _, err := os.Stat(filepath.Join(data+".autobackup-staging", "data", "small")); err != nil {
@@ -147,10 +126,6 @@ func TestStagedXFSReflink(t *testing.T) {
 	}
 	if n := strings.Count(logs, "verify: ok"); n != 3 || strings.Contains(logs, "MISMATCH") {
 		t.Errorf("the writer's checks after two backups and a restore (want 3 \"verify: ok\"):\n%s", logs)
-	}
-	// The restored file is a new one: it inherits its folder's hint.
-	if got, path := xfsCowHint(t, filepath.Join(data, "big")), filepath.Join(data, "big"); got != "[4096] "+path {
-		t.Errorf("after the restore: COW extent size hint of %s: %q, want one block (inherited)", path, got)
 	}
 	got := p.Compose(t, "exec", "-T", "db", "cat", "/data/sum-at-stop", "/data/small")
 	if want := files["sum-at-stop"] + files["small"]; got != want {

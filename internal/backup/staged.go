@@ -135,11 +135,6 @@ func (s *stagedSnapshot) Prepare(ctx context.Context) error {
 		if need := sp.Need(); sp.FreeBytes < need {
 			return fmt.Errorf("not enough free space for the staging copy of %s: it needs %s more, %s is free", v.Name, size.Format(need), size.Format(sp.FreeBytes))
 		}
-		if sp.Unhinted > 0 {
-			if err := s.cowHint(ctx, v); err != nil {
-				return err
-			}
-		}
 
 		// The helper keeps running (serve) so the delta sync, while the
 		// services are down, is an exec into it rather than the start of
@@ -164,43 +159,6 @@ func (s *stagedSnapshot) Prepare(ctx context.Context) error {
 		passes = append(passes, first)
 	}
 	return refinePreCopy(ctx, eng, o, s.stagers, passes)
-}
-
-// cowHint gives the directories and large files of v a one-block
-// copy-on-write extent size hint (see helper.SetCowHints): where copies
-// are reflinks on xfs, it keeps the application's writes after a backup
-// in place. It is the one helper that mounts a source volume writable,
-// for that ioctl alone, while the services still run, and only when the
-// space check found files without a hint: once per file. A hint that
-// cannot be set is a warning; only a cancelled context is an error.
-func (s *stagedSnapshot) cowHint(ctx context.Context, v PlannedVolume) error {
-	id, err := s.eng.CreateHelper(ctx, engine.HelperSpec{Image: s.image, Project: s.o.Project.Name, KeepLogs: true,
-		Mounts: []engine.Mount{{Volume: v.Name, Target: "/src"}},
-		Cmd:    protocol.Argv(&protocol.CowHint{Dir: "/src"})})
-	var res protocol.CowHintResult
-	if err == nil {
-		var code int
-		var out string
-		code, out, err = s.eng.RunHelper(ctx, id)
-		_ = s.eng.RemoveHelper(context.WithoutCancel(ctx), id)
-		if err == nil && (code != 0 || protocol.ReadResult(out, &res) != nil) {
-			err = fmt.Errorf("helper exited with code %d%s", code, tailOf(out))
-		}
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s.report(progress.Event{Kind: progress.Warning, Volume: v.Name, Message: fmt.Sprintf("could not set the copy-on-write extent size hint on %s's files (xfs): %v; the application's writes after each backup may be slower", v.Name, err)})
-		return nil
-	}
-	if res.Files+res.Dirs > 0 {
-		s.report(progress.Event{Kind: progress.Info, Volume: v.Name, Message: fmt.Sprintf("set a one-block copy-on-write extent size hint on %d large file(s) and %d folder(s) of %s (xfs): writes after a backup stay in place", res.Files, res.Dirs, v.Name)})
-	}
-	if res.Failed > 0 {
-		s.report(progress.Event{Kind: progress.Warning, Volume: v.Name, Message: fmt.Sprintf("could not set the copy-on-write extent size hint on %d file(s) of %s: %s", res.Failed, v.Name, res.Error)})
-	}
-	return nil
 }
 
 // Capture copies, for all volumes at once, only what changed since the

@@ -115,55 +115,6 @@ func TestRunStaged(t *testing.T) {
 	equal(t, "archived db files", archivedFiles(t, path, m, "p_dbdata"), dbFiles)
 }
 
-// Where the space check finds files without a copy-on-write extent size
-// hint (xfs with reflinks), one helper, mounting that volume writable,
-// sets it while the services still run; once set, later backups leave
-// the volume alone.
-func TestRunStagedSetsCowHints(t *testing.T) {
-	f := stdEngine()
-	f.Unhinted = map[string]int{"p_dbdata": 3}
-	o, events := stagedOptions(t)
-	if _, err := backup.Run(t.Context(), f, o); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	hints := func() (at []int, vols []string) {
-		for i, c := range f.Calls() {
-			if c.Op == "create-helper" && strings.Contains(c.Detail, " cowhint ") {
-				at, vols = append(at, i), append(vols, c.ID)
-			}
-		}
-		return at, vols
-	}
-	at, vols := hints()
-	equal(t, "volumes given the hint", vols, []string{"p_dbdata"})
-	firstStop := -1
-	for i, c := range f.Calls() {
-		if c.Op == "stop" {
-			firstStop = i
-			break
-		}
-	}
-	if len(at) == 1 && at[0] > firstStop {
-		t.Errorf("hint helper created at call %d, after the first stop (%d)", at[0], firstStop)
-	}
-	var said, warned bool
-	for _, e := range *events {
-		said = said || e.Kind == progress.Info && strings.Contains(e.Message, "copy-on-write extent size hint on 3 large file(s)")
-		warned = warned || e.Kind == progress.Warning && strings.Contains(e.Message, "hint")
-	}
-	if !said || warned {
-		t.Errorf("events: hint reported %v, warnings %v; want the hint reported and no warning (a read-only mount fails it)", said, warned)
-	}
-	noHelpersLeft(t, f)
-
-	if _, err := backup.Run(t.Context(), f, o); err != nil {
-		t.Fatalf("second Run: %v", err)
-	}
-	if at2, _ := hints(); len(at2) != len(at) {
-		t.Errorf("a second backup ran the hint helper again (%d times in all)", len(at2))
-	}
-}
-
 func TestRunStagedFallsBackWhenDiskIsShort(t *testing.T) {
 	f := stdEngine()
 	f.Free = 10 // bytes

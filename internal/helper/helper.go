@@ -45,8 +45,6 @@ func run(args []string, stdout io.Writer) error {
 		return runSync(r, stdout)
 	case *protocol.Space:
 		return runSpace(r, stdout)
-	case *protocol.CowHint:
-		return runCowHint(r, stdout)
 	case *protocol.Pack:
 		return runPack(r, stdout)
 	case *protocol.Unpack:

@@ -30,11 +30,6 @@ func MeasureSpace(src, stage string) (protocol.SpaceResult, error) {
 	}
 	sp.FreeBytes = int64(st.Bavail) * st.Bsize
 	sp.Reflink = preferClone(src, stage)
-	if sp.Reflink {
-		if sp.Unhinted, err = CountUnhinted(src); err != nil {
-			return sp, err
-		}
-	}
 	return sp, nil
 }
 

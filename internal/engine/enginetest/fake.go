@@ -94,10 +94,6 @@ type Fake struct {
 	// remote one does. Foreign makes the helper see other files there (a
 	// remote engine that happens to have the same path).
 	Shared, Foreign bool
-	// Unhinted is, per volume, how many files the space probe reports
-	// without a copy-on-write extent size hint (as on xfs with reflinks);
-	// a cowhint helper that mounts the volume writable sets them all.
-	Unhinted map[string]int
 
 	ContainersFn   func(ctx context.Context, project string) ([]engine.Container, error)
 	StopFn         func(ctx context.Context, id string, timeout time.Duration) error
@@ -614,24 +610,18 @@ func (f *Fake) DefaultCreateHelper(ctx context.Context, spec engine.HelperSpec) 
 
 // mounted returns the volume mounted at target in helper id.
 func (f *Fake) mounted(id, target string) (string, error) {
-	m, err := f.mount(id, target)
-	return m.Volume, err
-}
-
-// mount is the mount of helper id at target.
-func (f *Fake) mount(id, target string) (engine.Mount, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	spec, ok := f.helpers[id]
 	if !ok {
-		return engine.Mount{}, fmt.Errorf("helper %s: %w", id, engine.ErrNotFound)
+		return "", fmt.Errorf("helper %s: %w", id, engine.ErrNotFound)
 	}
 	for _, m := range spec.Mounts {
 		if m.Target == target {
-			return m, nil
+			return m.Volume, nil
 		}
 	}
-	return engine.Mount{}, fmt.Errorf("helper %s has nothing mounted at %s", id, target)
+	return "", fmt.Errorf("helper %s has nothing mounted at %s", id, target)
 }
 
 func (f *Fake) CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, error) {

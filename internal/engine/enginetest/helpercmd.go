@@ -39,28 +39,7 @@ func (f *Fake) helperCommand(id string, cmd []string, stdout, stderr io.Writer) 
 		if _, err := f.mounted(id, r.Stage); err != nil {
 			return 1, err
 		}
-		src, _ := f.mounted(id, r.Src)
-		f.mu.Lock()
-		unhinted := f.Unhinted[src]
-		f.mu.Unlock()
-		return 0, protocol.WriteResult(stdout, protocol.SpaceResult{SrcBytes: 1000, FreeBytes: f.freeBytes(), Reflink: unhinted > 0, Unhinted: unhinted})
-	case *protocol.CowHint:
-		m, err := f.mount(id, r.Dir)
-		if err != nil {
-			return 1, err
-		}
-		var res protocol.CowHintResult
-		f.mu.Lock()
-		if n := f.Unhinted[m.Volume]; n > 0 {
-			if m.ReadOnly {
-				res.Failed, res.Error = n, "set the COW extent size hint of "+r.Dir+": read-only file system"
-			} else {
-				res.Files = n
-				f.Unhinted[m.Volume] = 0
-			}
-		}
-		f.mu.Unlock()
-		return 0, protocol.WriteResult(stdout, res)
+		return 0, protocol.WriteResult(stdout, protocol.SpaceResult{SrcBytes: 1000, FreeBytes: f.freeBytes()})
 	case *protocol.Sync:
 		// The staging volume holds the mirror: copy the source's files.
 		src, err := f.mounted(id, r.Src)

@@ -54,8 +54,6 @@ func newRequest(cmd string) Request {
 		return &Sync{}
 	case "space":
 		return &Space{}
-	case "cowhint":
-		return &CowHint{}
 	case "pack":
 		return &Pack{}
 	case "unpack":
@@ -187,20 +185,6 @@ func (r *Space) args() []string        { return []string{r.Src, r.Stage} }
 func (r *Space) define(*flag.FlagSet)  {}
 func (r *Space) positional() []*string { return []*string{&r.Src, &r.Stage} }
 func (r *Space) check() error          { return nil }
-
-// CowHint gives, on xfs, the directories and large files under Dir a
-// one-block copy-on-write extent size hint unless they have one (see
-// helper.SetCowHints); the result is a CowHintResult. It needs Dir
-// writable: the only request that changes the source volume, and only
-// its files' allocation hints, never their content.
-type CowHint struct{ Dir string }
-
-func (*CowHint) Command() string         { return "cowhint" }
-func (*CowHint) Usage() string           { return "__helper cowhint DIR" }
-func (r *CowHint) args() []string        { return []string{r.Dir} }
-func (r *CowHint) define(*flag.FlagSet)  {}
-func (r *CowHint) positional() []*string { return []*string{&r.Dir} }
-func (r *CowHint) check() error          { return nil }
 
 // Pack writes Src as a zstd-compressed tar into File, which the plugin
 // created holding Token; the result is a PackResult. With Probe it only

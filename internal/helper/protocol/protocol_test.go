@@ -13,7 +13,6 @@ func TestRequestRoundTrip(t *testing.T) {
 		&Sync{Src: "/src", Dst: "/s/data"},
 		&Sync{Index: "/s/index", KeepIndex: true, Progress: 250 * time.Millisecond, Since: time.Unix(0, 123), Src: "/src", Dst: "/s/data"},
 		&Space{Src: "/src", Stage: "/s"},
-		&CowHint{Dir: "/src"},
 		&Pack{Token: "tok", Src: "/v", File: "/out/.v.tmp"},
 		&Pack{Token: "tok", Level: 19, Probe: true, Src: "/s/data", File: "/out/x"},
 		&Unpack{SHA256: "ab12", Size: 0, Archive: "/in/v.tar.zst", Dir: "/v"},

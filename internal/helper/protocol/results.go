@@ -183,19 +183,6 @@ type SpaceResult struct {
 	// are reflinks (xfs, btrfs), so the copy takes blocks only where the
 	// source diverges while it exists.
 	Reflink bool `json:"reflink,omitempty"`
-	// Unhinted, where copies are reflinks on xfs, counts the directories
-	// and large files of the source without a copy-on-write extent size
-	// hint (see CowHint).
-	Unhinted int `json:"unhinted,omitempty"`
-}
-
-// CowHintResult is the result of a CowHint.
-type CowHintResult struct {
-	Files  int    `json:"files"`           // large files given the hint
-	Dirs   int    `json:"dirs"`            // directories given the hint
-	Kept   int    `json:"kept"`            // already had a hint of their own
-	Failed int    `json:"failed"`          // could not be given it
-	Error  string `json:"error,omitempty"` // the first failure
 }
 
 // Need is how many more bytes the staging copy may take: the difference
