@@ -337,6 +337,9 @@ scenario() { # scenario FS SCALE
 	check_restore "$fs" "$scale" latest "$acked" stream "$(jq -r --arg fs "$fs" --argjson s "$scale" 'select(.fs == $fs and .scale == $s and .method == "stream") | .id' "$results" | tail -n1)"
 
 	log "[$fs, scale $scale] done; removing $p"
+	# The database's own log (its starts, stops and checkpoints, with the
+	# engine's timestamps) stays in the work directory.
+	docker compose logs --timestamps --no-color db >"$dir/db.log" 2>&1 || true
 	cd "$work"
 	(cd "$dir" && docker compose down -v --remove-orphans -t 10 >/dev/null 2>&1) || true
 	(cd "$dir" && docker autobackup clean >/dev/null 2>&1) || true
