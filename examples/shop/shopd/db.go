@@ -16,10 +16,10 @@ import (
 	"strings"
 )
 
-// seedMarker is the name of an empty file in the store's directory that
-// says the seed keys were written: Seed writes them only when it is
-// absent, so deleting a seeded key is final. keyRE rejects names starting
-// with ".", so the marker never shadows a key.
+// seedMarker names an empty file in the store's directory. Seed puts the
+// seed keys only while the file is missing and creates it after them, so
+// a seed key that is deleted stays deleted. keyRE rejects names starting
+// with ".", so the marker is never a key.
 const seedMarker = ".seeded"
 
 // seed holds the keys Seed writes into a store without seedMarker.
@@ -56,8 +56,9 @@ func openStore(dir string) (*Store, error) {
 	return &Store{dir: dir}, nil
 }
 
-// Seed writes the seed keys, then seedMarker, when seedMarker is absent;
-// otherwise it does nothing. It reports whether it wrote the keys.
+// Seed puts every key of seed and then creates seedMarker, unless
+// seedMarker exists, in which case it does nothing. It reports whether it
+// put the keys.
 func (s *Store) Seed() (bool, error) {
 	if _, err := os.Stat(filepath.Join(s.dir, seedMarker)); err == nil {
 		return false, nil
