@@ -256,8 +256,10 @@ func render(w io.Writer, rs []result, meta []string, logs string) {
 				ratio = fmt.Sprintf("%.2f", st.gap/floor.gap)
 				diff = fmt.Sprintf("%+.2f", st.gap-floor.gap)
 			}
-			if d, n := pairedDiff(rs, k, m.name, "floor"); n > 0 && m.name == "staged-next" {
-				paired = fmt.Sprintf("%+.2f (%d pairs)", d, n)
+			if m.name == "staged-next" {
+				if d, n := pairedDiff(rs, k, m.name, "floor"); n > 0 {
+					paired = fmt.Sprintf("%+.2f (%d pairs)", d, n)
+				}
 			}
 			if !math.IsNaN(st.stop) {
 				stop = fmt.Sprintf("%.2f", st.stop)
@@ -281,9 +283,10 @@ func render(w io.Writer, rs []result, meta []string, logs string) {
 			}
 			// staged-next i runs right after floor i: its verdict is
 			// also given on the median of the paired differences.
-			pd, pn := pairedDiff(rs, k, name, "floor")
-			if name != "staged-next" {
-				pn = 0
+			var pd float64
+			var pn int
+			if name == "staged-next" {
+				pd, pn = pairedDiff(rs, k, name, "floor")
 			}
 			both := func(text, measured string, limit float64, ok bool) target {
 				v := verdict(ok)
